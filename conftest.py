@@ -1,0 +1,75 @@
+"""The shared cast: every test gets people in every role cheaply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from desk.accounts.models import Role
+from desk.core.testing import make_customer, make_order, make_staff, make_team
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def support_team(db: Any) -> Any:
+    return make_team("support", "售后客服组")
+
+
+@pytest.fixture
+def other_team(db: Any) -> Any:
+    return make_team("logistics", "物流组")
+
+
+@pytest.fixture
+def agent(support_team: Any) -> Any:
+    return make_staff("agent", Role.AGENT, team=support_team)
+
+
+@pytest.fixture
+def senior_agent(support_team: Any) -> Any:
+    return make_staff("senior", Role.SENIOR_AGENT, team=support_team)
+
+
+@pytest.fixture
+def supervisor(support_team: Any) -> Any:
+    user = make_staff("supervisor", Role.SUPERVISOR, team=support_team)
+    support_team.lead = user
+    support_team.save(update_fields=["lead"])
+    return user
+
+
+@pytest.fixture
+def manager(db: Any) -> Any:
+    return make_staff("manager", Role.MANAGER)
+
+
+@pytest.fixture
+def warehouse_clerk(db: Any) -> Any:
+    return make_staff("warehouse", Role.WAREHOUSE, team=make_team("warehouse", "仓储组"))
+
+
+@pytest.fixture
+def outsider(other_team: Any) -> Any:
+    """An agent of another team: sees none of the support team's tickets."""
+    return make_staff("outsider", Role.AGENT, team=other_team)
+
+
+@pytest.fixture
+def analyst(db: Any) -> Any:
+    return make_staff("analyst", Role.ANALYST)
+
+
+@pytest.fixture
+def customer(db: Any) -> Any:
+    return make_customer("王小明")
+
+
+@pytest.fixture
+def order(customer: Any) -> Any:
+    return make_order(customer, items=2)

@@ -1,0 +1,133 @@
+"""Permission tiers as data: which role may do what, and up to which amount.
+
+Services call `authorize()`; a refusal is recorded in the event log and raised as `Forbidden`,
+which the API and pages turn into a 403 with a message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from desk.accounts.models import Role, RoleGrant
+from desk.core.errors import Forbidden
+from desk.core.events import record_event
+
+ACTIONS = {
+    "ticket.view_all": "See every ticket, not only the team's",
+    "ticket.create": "Create tickets",
+    "ticket.reply": "Reply to customers",
+    "ticket.note": "Write internal notes",
+    "ticket.assign": "Assign tickets to others",
+    "ticket.update": "Change status, type and priority",
+    "ticket.merge": "Merge duplicate tickets",
+    "customer.view": "See customers and orders",
+    "customer.view_pii": "See unmasked phone numbers and addresses",
+    "customer.edit": "Edit customer records",
+    "order.import": "Import customers and orders",
+    "overview.view": "See the supervisor overview",
+    "audit.view": "Read the audit trail",
+    "webhook.manage": "Manage webhooks",
+    "config.manage": "Manage routing, SLA and other configuration",
+    "refund.approve": "Approve refunds (up to the limit)",
+    "compensation.approve": "Approve goodwill compensation (up to the limit)",
+}
+
+_DESK = ["ticket.create", "ticket.reply", "ticket.note", "ticket.update", "customer.view"]
+_BACK_OFFICE = ["ticket.reply", "ticket.note", "ticket.update", "customer.view"]
+_LEAD = [*_DESK, "ticket.view_all", "ticket.assign", "ticket.merge", "customer.view_pii", "overview.view"]
+
+# (action, limit) pairs seeded for each role; shops edit them in the admin afterwards.
+DEFAULT_GRANTS: dict[str, list[tuple[str, Decimal | None]]] = {
+    Role.AGENT: [(a, None) for a in [*_DESK, "ticket.merge"]]
+    + [("refund.approve", Decimal("200")), ("compensation.approve", Decimal("20"))],
+    Role.SENIOR_AGENT: [(a, None) for a in [*_DESK, "ticket.merge", "ticket.assign", "customer.view_pii"]]
+    + [("refund.approve", Decimal("2000")), ("compensation.approve", Decimal("200"))],
+    Role.SUPERVISOR: [(a, None) for a in [*_LEAD, "audit.view"]]
+    + [("refund.approve", Decimal("10000")), ("compensation.approve", Decimal("1000"))],
+    Role.MANAGER: [(a, None) for a in [*_LEAD, "audit.view", "order.import", "config.manage"]]
+    + [("refund.approve", None), ("compensation.approve", None)],
+    Role.QUALITY: [(a, None) for a in ["ticket.view_all", "ticket.note", "customer.view", "overview.view"]],
+    Role.WAREHOUSE: [(a, None) for a in _BACK_OFFICE],
+    Role.LOGISTICS: [(a, None) for a in [*_BACK_OFFICE, "customer.view_pii"]],
+    Role.TECH_SUPPORT: [(a, None) for a in _BACK_OFFICE],
+    Role.LEGAL: [(a, None) for a in [*_BACK_OFFICE, "ticket.view_all", "customer.view_pii", "audit.view"]],
+    Role.ANALYST: [(a, None) for a in ["ticket.view_all", "customer.view", "overview.view"]],
+    Role.ADMIN: [(a, None) for a in ACTIONS],
+    Role.INTEGRATION: [
+        (a, None)
+        for a in [*_DESK, "ticket.view_all", "ticket.assign", "customer.view_pii", "customer.edit", "order.import"]
+    ],
+}
+
+_CACHE_KEY = "desk:grants:v1:{role}"
+_CACHE_SECONDS = 60
+
+
+def grants_for(role: str) -> dict[str, Decimal | None]:
+    """The role's grants, cached briefly: they are read on every request and change rarely."""
+    key = _CACHE_KEY.format(role=role)
+    grants = cache.get(key)
+    if grants is None:
+        grants = dict(RoleGrant.objects.filter(role=role).values_list("action", "limit_amount"))
+        cache.set(key, grants, _CACHE_SECONDS)
+    return grants
+
+
+@receiver([post_save, post_delete], sender=RoleGrant)
+def _forget_grants(sender: Any, instance: RoleGrant, **kwargs: Any) -> None:
+    cache.delete(_CACHE_KEY.format(role=instance.role))
+
+
+def role_of(user: Any) -> str | None:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    profile = getattr(user, "staff", None)
+    if profile is not None:
+        return profile.role
+    return Role.ADMIN if user.is_superuser else None
+
+
+def can(user: Any, action: str, *, amount: Decimal | None = None) -> bool:
+    role = role_of(user)
+    if role is None:
+        return False
+    grants = grants_for(role)
+    if action not in grants:
+        return False
+    limit = grants[action]
+    return amount is None or limit is None or amount <= limit
+
+
+def authorize(user: Any, action: str, *, amount: Decimal | None = None, subject: Any = None) -> None:
+    """Raise Forbidden (and record it) unless the user's role holds `action` for `amount`."""
+    if can(user, action, amount=amount):
+        return
+    record_denial(user, action, amount=amount, subject=subject)
+    if amount is not None and can(user, action):
+        raise Forbidden(
+            _("The amount %(amount)s is above your approval limit; ask a senior colleague.") % {"amount": amount},
+            code="permission.over_limit",
+        )
+    raise Forbidden(_("Your role may not do this (%(action)s).") % {"action": action}, code="permission.denied")
+
+
+def record_denial(user: Any, action: str, *, amount: Decimal | None = None, subject: Any = None) -> None:
+    """Write the refusal as an audit fact.
+
+    Services call `authorize()` before they open their transaction, so this write commits on
+    its own even though the action itself fails.
+    """
+    is_model = hasattr(subject, "_meta")
+    record_event(
+        "permission.denied",
+        actor=user,
+        subject=subject if is_model else None,
+        subject_type="" if is_model else "permission",
+        data={"action": action, "amount": amount, "role": role_of(user)},
+    )

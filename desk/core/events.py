@@ -1,0 +1,92 @@
+"""Writing the event log, and telling listeners (webhooks, notifications) after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from desk.core.models import Event
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[Event], None]
+_listeners: list[EventListener] = []
+
+
+def on_event(listener: EventListener) -> EventListener:
+    """Register a function called after the event's transaction commits (decorator)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def record_event(
+    verb: str,
+    *,
+    actor: Any = None,
+    subject: models.Model | None = None,
+    subject_type: str = "",
+    subject_id: int | None = None,
+    customer_id: int | None = None,
+    ticket_id: int | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    actor_label: str = "",
+) -> Event:
+    """Write one event in the caller's transaction; listeners run only if it commits."""
+    if subject is not None:
+        subject_type = subject_type or subject._meta.model_name or ""
+        subject_id = subject.pk
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    if not actor_label:
+        actor_label = user.get_username() if user is not None else "system"
+    event = Event.objects.create(
+        created_at=timezone.now(),
+        actor=user,
+        actor_label=actor_label,
+        verb=verb,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        customer_id=customer_id,
+        ticket_id=ticket_id,
+        before=_jsonable(before or {}),
+        after=_jsonable(after or {}),
+        data=_jsonable(data or {}),
+    )
+    if _listeners:
+        transaction.on_commit(lambda: _notify(event))
+    return event
+
+
+def _notify(event: Event) -> None:
+    for listener in _listeners:
+        try:
+            listener(event)
+        except Exception:  # a listener failing must not undo the committed action
+            log.exception("event listener %s failed for event %s", listener, event.pk)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keep only the fields that changed, so the history shows what really moved."""
+    changed = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in changed}, {k: after.get(k) for k in changed}
