@@ -10,6 +10,16 @@ from desk.accounts.models import Role
 from desk.core.testing import make_customer, make_order, make_staff, make_team
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _huey_runs_tasks_inline() -> Any:
+    """Tasks run inline in tests; desk/core/tests/test_background_queue.py checks the real queue."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True
+    yield
+    HUEY.immediate = False
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
