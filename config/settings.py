@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "desk.tickets",
     "desk.sla",
     "desk.webhooks",
+    "desk.demo",
 ]
 
 MIDDLEWARE = [
@@ -90,8 +91,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE avoids lock-upgrade deadlocks.
         "init_command": (
-            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
-            "PRAGMA busy_timeout=10000;PRAGMA foreign_keys=ON;"
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=10000;PRAGMA foreign_keys=ON;"
         ),
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -113,9 +113,7 @@ if REDIS_URL:
         "immediate": env_bool("HUEY_IMMEDIATE", False),
         "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "thread"},
     }
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     HUEY = {

@@ -13,13 +13,15 @@ from django.utils import timezone
 _seq = count(1)
 
 
-def make_staff(username: str, role: str, *, team: Any = None, password: str = "desk-pass-123", **profile: Any) -> Any:
+def make_staff(username: str, role: str, *, team: Any = None, password: str = "desk-pass-123", **profile: Any) -> Any:  # noqa: S107  test users
     from desk.accounts.models import StaffProfile
 
     user = get_user_model().objects.create_user(
         username=username, password=password, email=f"{username}@shop.example", first_name=username.title()
     )
-    StaffProfile.objects.create(user=user, role=role, team=team, display_name=profile.pop("display_name", ""), **profile)
+    StaffProfile.objects.create(
+        user=user, role=role, team=team, display_name=profile.pop("display_name", ""), **profile
+    )
     return user
 
 
@@ -65,7 +67,9 @@ def make_order(customer: Any, *, items: int = 1, unit_price: str = "199.00", **f
         **fields,
     )
     for i in range(items):
-        OrderItem.objects.create(order=order, sku=f"SKU-{n}-{i}", name=f"蓝牙耳机 {i}", model="BT-100", unit_price=price)
+        OrderItem.objects.create(
+            order=order, sku=f"SKU-{n}-{i}", name=f"蓝牙耳机 {i}", model="BT-100", unit_price=price
+        )
     return order
 
 

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from io import StringIO
+
+from django.core.management import call_command
+
+from desk.accounts.models import Role, StaffProfile
+from desk.core.models import Event
+from desk.customers.models import Customer
+from desk.orders.models import Order, Shipment
+from desk.tickets.models import Status, Ticket
+
+
+def _load() -> str:
+    out = StringIO()
+    call_command("demo_data", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_data_loads_a_full_shop_once(db):
+    printed = _load()
+
+    roles = set(StaffProfile.objects.values_list("role", flat=True))
+    assert roles >= {r.value for r in Role} - {Role.INTEGRATION}
+    assert "demo-pass-2026" in printed
+    assert "supervisor" in printed
+
+    assert Customer.objects.count() == 50
+    assert Order.objects.count() == 200
+    assert Shipment.objects.exists()
+    assert Ticket.objects.count() == 100
+    assert set(Ticket.objects.values_list("status", flat=True)) == set(Status.values)
+    assert Ticket.objects.filter(subject__contains="耳机").exists()
+    assert Ticket.objects.filter(subject__contains="Parcel").exists()
+
+    closed = Ticket.objects.filter(status=Status.CLOSED).first()
+    verbs = set(Event.objects.filter(ticket_id=closed.pk).values_list("verb", flat=True))
+    assert {"ticket.created", "ticket.accepted", "ticket.replied"} <= verbs
+
+    assert "already loaded" in _load()
+    assert Ticket.objects.count() == 100
