@@ -36,9 +36,7 @@ def route(ticket: Ticket) -> RoutingRule | None:
 
 def _candidates(team: Team) -> QuerySet:
     return (
-        User.objects.filter(
-            is_active=True, staff__team=team, staff__availability=Availability.AVAILABLE
-        )
+        User.objects.filter(is_active=True, staff__team=team, staff__availability=Availability.AVAILABLE)
         .annotate(open_count=Count("assigned_tickets", filter=Q(assigned_tickets__status__in=OPEN_STATUSES)))
         .order_by("id")
     )

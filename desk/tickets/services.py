@@ -156,7 +156,9 @@ def create_ticket(
 
 def _check_order(customer: Customer, order: Order | None, items: Sequence[OrderItem]) -> None:
     if order is not None and order.customer_id != customer.pk:
-        raise ValidationFailed(_("That order belongs to another customer."), code="ticket.order_mismatch", field="order")
+        raise ValidationFailed(
+            _("That order belongs to another customer."), code="ticket.order_mismatch", field="order"
+        )
     for item in items:
         if order is None or item.order_id != order.pk:
             raise ValidationFailed(
