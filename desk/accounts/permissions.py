@@ -40,13 +40,23 @@ ACTIONS = {
 
 _DESK = ["ticket.create", "ticket.reply", "ticket.note", "ticket.update", "customer.view"]
 _BACK_OFFICE = ["ticket.reply", "ticket.note", "ticket.update", "customer.view"]
-_LEAD = [*_DESK, "ticket.view_all", "ticket.assign", "ticket.merge", "customer.view_pii", "overview.view"]
+_LEAD = [
+    *_DESK,
+    "ticket.view_all",
+    "ticket.assign",
+    "ticket.merge",
+    "customer.view_pii",
+    "customer.edit",
+    "overview.view",
+]
 
 # (action, limit) pairs seeded for each role; shops edit them in the admin afterwards.
 DEFAULT_GRANTS: dict[str, list[tuple[str, Decimal | None]]] = {
     Role.AGENT: [(a, None) for a in [*_DESK, "ticket.merge"]]
     + [("refund.approve", Decimal("200")), ("compensation.approve", Decimal("20"))],
-    Role.SENIOR_AGENT: [(a, None) for a in [*_DESK, "ticket.merge", "ticket.assign", "customer.view_pii"]]
+    Role.SENIOR_AGENT: [
+        (a, None) for a in [*_DESK, "ticket.merge", "ticket.assign", "customer.view_pii", "customer.edit"]
+    ]
     + [("refund.approve", Decimal("2000")), ("compensation.approve", Decimal("200"))],
     Role.SUPERVISOR: [(a, None) for a in [*_LEAD, "audit.view"]]
     + [("refund.approve", Decimal("10000")), ("compensation.approve", Decimal("1000"))],

@@ -1,4 +1,9 @@
 from django.urls import path
 
+from desk.customers import views
+
 app_name = "customers"
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/panel/", views.panel, name="panel"),
+]

@@ -83,6 +83,10 @@ class Shipment(models.Model):
     shipped_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        # Imports upsert shipments by tracking number within their order.
+        constraints = [models.UniqueConstraint(fields=["order", "tracking_number"], name="shipment_tracking_unique")]
+
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
 
@@ -96,6 +100,10 @@ class ShipmentEvent(models.Model):
 
     class Meta:
         ordering = ["happened_at", "id"]
+        # The same scan reported twice (a re-import, a retried push) is one event.
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "status", "happened_at"], name="shipment_event_unique")
+        ]
 
 
 class ImportKind(models.TextChoices):

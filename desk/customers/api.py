@@ -1,0 +1,50 @@
+"""Customers over the API: batch upsert from the shop, masked reads, the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from desk.core.api import ERRORS, Id, PageParams, paginate
+from desk.core.api_events import EventOut, event_out
+from desk.customers import queries, services
+from desk.customers.schemas import (
+    BatchOut,
+    CustomerBatchIn,
+    CustomerFilters,
+    CustomerOut,
+    CustomerPage,
+    TimelineParams,
+)
+
+router = Router(tags=["customers"])
+
+
+@router.post("", response={200: BatchOut, **ERRORS})
+def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> Any:
+    """Create or update up to 500 customers by `external_id`; each row succeeds or fails on its own."""
+    rows = [c.model_dump(exclude_none=True) for c in payload.customers]
+    return services.upsert_customers(rows, by=request.auth).as_dict()
+
+
+@router.get("", response={200: CustomerPage, **ERRORS})
+def list_customers(request: HttpRequest, filters: Query[CustomerFilters], page: Query[PageParams]) -> Any:
+    found = queries.search_customers(request.auth, q=filters.q or "", tier=filters.tier or "", tag=filters.tag or "")
+    result = paginate(found, page)
+    result["items"] = [queries.present_customer(c, request.auth) for c in result["items"]]
+    return result
+
+
+@router.get("/{customer_id}", response={200: CustomerOut, **ERRORS})
+def get_customer(request: HttpRequest, customer_id: Id) -> Any:
+    customer = queries.get_customer_for(request.auth, customer_id)
+    return queries.present_customer(customer, request.auth)
+
+
+@router.get("/{customer_id}/timeline", response={200: list[EventOut], **ERRORS})
+def customer_timeline(request: HttpRequest, customer_id: Id, params: Query[TimelineParams]) -> Any:
+    """Everything about the customer (tickets, orders, profile changes), newest first."""
+    customer = queries.get_customer_for(request.auth, customer_id)
+    return [event_out(e) for e in queries.customer_timeline(customer, params.limit)]

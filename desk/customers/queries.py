@@ -1,0 +1,210 @@
+"""Permission-scoped reads of customers, and masking of personal data for roles that need none.
+
+Phone numbers, email addresses and street addresses are shown whole only to roles holding
+`customer.view_pii` (个人信息保护: least privilege). Everything that shows a customer to a user
+goes through `present_customer`, so no page or endpoint can forget to mask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from desk.accounts.permissions import can
+from desk.core.errors import NotFound
+from desk.core.models import Event
+from desk.customers.models import Channel, Customer
+
+MASK = "****"
+_PROVINCE = r"(?P<province>.{2,12}?(?:省|自治区|特别行政区))?"
+_CITY = r"(?P<city>.{1,12}?(?:市|自治州|地区|盟))?"
+_CN_REGION = re.compile(_PROVINCE + _CITY)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_MASKED_CHANNELS = {Channel.EMAIL, Channel.PHONE}
+
+
+# --- Masking -------------------------------------------------------------------------------------
+def mask_phone(phone: str) -> str:
+    """138****8000: the first three and last four digits stay, so a caller can confirm it is them."""
+    if not phone:
+        return ""
+    prefix = ""
+    if phone.startswith("+86"):
+        prefix, phone = "+86", phone[3:]
+    if len(phone) >= 8:
+        return f"{prefix}{phone[:3]}{MASK}{phone[-4:]}"
+    return prefix + MASK + phone[-2:] if len(phone) > 4 else MASK
+
+
+def mask_email(email: str) -> str:
+    """w****@example.com: the domain stays (it tells which provider), the mailbox is hidden."""
+    if not email:
+        return ""
+    local, sep, domain = email.partition("@")
+    if not sep:
+        return MASK
+    return f"{local[:1]}{MASK}@{domain}"
+
+
+def mask_address(address: str) -> str:
+    """Keep the province and city (广东省深圳市****); hide the district, street and number."""
+    if not address:
+        return ""
+    if _CJK.search(address):
+        match = _CN_REGION.match(address)
+        kept = (match.group("province") or "") + (match.group("city") or "") if match else ""
+        return f"{kept}{MASK}" if kept else MASK
+    parts = [p.strip() for p in address.split(",") if p.strip()]
+    # Western order puts street first and city, region, country last.
+    return ", ".join([MASK, *parts[-2:]]) if len(parts) > 2 else MASK
+
+
+# --- Presenting a customer to a user ---------------------------------------------------------------
+@dataclass(frozen=True)
+class IdentityView:
+    channel: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as one user may see them: contact details masked unless the role needs them."""
+
+    id: int
+    external_id: str | None
+    name: str
+    email: str
+    phone: str
+    address: str
+    language: str
+    tier: str
+    is_vip: bool
+    preferred_channel: str
+    consent_marketing: bool
+    consent_data_processing: bool
+    dedicated_agent_id: int | None
+    dedicated_agent_name: str
+    tags: list[str]
+    identities: list[IdentityView]
+    notes: str
+    created_at: datetime
+    masked: bool
+
+
+def present_customer(customer: Customer, user: Any) -> CustomerView:
+    masked = not can(user, "customer.view_pii")
+    agent = customer.dedicated_agent
+    return CustomerView(
+        id=customer.pk,
+        external_id=customer.external_id,
+        name=customer.name,
+        email=mask_email(customer.email) if masked else customer.email,
+        phone=mask_phone(customer.phone) if masked else customer.phone,
+        address=mask_address(customer.address) if masked else customer.address,
+        language=customer.language,
+        tier=customer.tier,
+        is_vip=customer.is_vip,
+        preferred_channel=customer.preferred_channel,
+        consent_marketing=customer.consent_marketing,
+        consent_data_processing=customer.consent_data_processing,
+        dedicated_agent_id=customer.dedicated_agent_id,
+        dedicated_agent_name=_staff_name(agent),
+        tags=sorted(t.name for t in customer.tags.all()),
+        identities=[_present_identity(i.channel, i.value, masked) for i in customer.identities.all()],
+        notes=customer.notes,
+        created_at=customer.created_at,
+        masked=masked,
+    )
+
+
+def _present_identity(channel: str, value: str, masked: bool) -> IdentityView:
+    if masked and channel in _MASKED_CHANNELS:
+        value = mask_email(value) if channel == Channel.EMAIL else mask_phone(value)
+    return IdentityView(channel=channel, value=value)
+
+
+def _staff_name(user: Any) -> str:
+    if user is None:
+        return ""
+    profile = getattr(user, "staff", None)
+    return (profile.display_name if profile else "") or user.get_username()
+
+
+# --- Permission-scoped reads -----------------------------------------------------------------------
+def customers_visible_to(user: Any) -> QuerySet[Customer]:
+    """Every customer for roles with customer.view, none otherwise; related rows fetched once."""
+    base = (
+        Customer.objects.select_related("dedicated_agent__staff").prefetch_related("tags", "identities").order_by("-id")
+    )
+    return base if can(user, "customer.view") else base.none()
+
+
+def get_customer_for(user: Any, customer_id: int | str) -> Customer:
+    """The customer, or NotFound (also for users who may not see customers: they learn nothing)."""
+    pk = int(customer_id) if str(customer_id).isdigit() else None
+    customer = customers_visible_to(user).filter(pk=pk).first() if pk else None
+    if customer is None:
+        raise NotFound(f"No customer {customer_id}.", code="customer.not_found")
+    return customer
+
+
+def search_customers(
+    user: Any, *, q: str = "", tier: str = "", tag: str = "", external_id: str = ""
+) -> QuerySet[Customer]:
+    """Filter the visible customers; `q` matches name, external id, email or phone (exact lookups work
+    for roles without PII rights: they may confirm a caller, not browse numbers)."""
+    qs = customers_visible_to(user)
+    if q := q.strip():
+        qs = qs.filter(
+            Q(name__icontains=q) | Q(external_id=q) | Q(email__iexact=q) | Q(phone=q) | Q(identities__value=q)
+        ).distinct()
+    if tier:
+        qs = qs.filter(tier=tier)
+    if tag:
+        qs = qs.filter(tags__name=tag)
+    if external_id:
+        qs = qs.filter(external_id=external_id)
+    return qs
+
+
+def customer_timeline(customer: Customer, limit: int = 50) -> list[Event]:
+    """Everything that happened about this customer, newest first (tickets, orders, profile)."""
+    return list(Event.objects.filter(customer_id=customer.pk).select_related("actor").order_by("-id")[:limit])
+
+
+# --- Customer 360 ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Customer360:
+    """客户360: the profile, recent orders with items and shipments, tickets and timeline on one screen."""
+
+    profile: CustomerView
+    orders: list[Any]
+    tickets: list[Any]
+    timeline: list[Event]
+    order_count: int = 0
+    ticket_count: int = 0
+
+
+def customer_360(customer: Customer, user: Any, *, orders: int = 5, tickets: int = 10, events: int = 20) -> Customer360:
+    """A fixed number of queries whatever the history's size (no N+1): see the query-count test.
+
+    `orders` are `desk.orders.queries.OrderView` (recipient details masked like the profile);
+    `tickets` are the tickets this user may see.
+    """
+    from desk.orders import queries as order_queries  # orders build on customers, not the reverse
+    from desk.tickets.queries import tickets_visible_to
+
+    visible_tickets = tickets_visible_to(user).filter(customer=customer).order_by("-id")
+    recent_orders = order_queries.orders_of_customer(user, customer)
+    return Customer360(
+        profile=present_customer(customer, user),
+        orders=[order_queries.present_order(o, user) for o in recent_orders[:orders]],
+        tickets=list(visible_tickets[:tickets]),
+        timeline=customer_timeline(customer, events),
+        order_count=recent_orders.count(),
+        ticket_count=visible_tickets.count(),
+    )

@@ -1,0 +1,160 @@
+"""Permission-scoped reads of orders and import jobs; recipient details masked like the customer's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from desk.accounts.permissions import can
+from desk.core.errors import NotFound
+from desk.customers.models import Customer
+from desk.customers.queries import mask_address, mask_phone
+from desk.orders.models import ImportJob, ImportStatus, Order, OrderItem, Shipment, ShipmentEvent
+
+
+def orders_visible_to(user: Any) -> QuerySet[Order]:
+    """Orders with their storefront, customer, items and shipments (with scans) fetched in 5 queries."""
+    base = (
+        Order.objects.select_related("storefront", "customer")
+        .prefetch_related(
+            Prefetch("items", queryset=OrderItem.objects.order_by("id")),
+            Prefetch(
+                "shipments",
+                queryset=Shipment.objects.order_by("id").prefetch_related(
+                    Prefetch("events", queryset=ShipmentEvent.objects.order_by("-happened_at", "-id"))
+                ),
+            ),
+        )
+        .order_by("-placed_at", "-id")
+    )
+    return base if can(user, "customer.view") else base.none()
+
+
+def get_order_for(user: Any, order_id: int | str) -> Order:
+    pk = int(order_id) if str(order_id).isdigit() else None
+    order = orders_visible_to(user).filter(pk=pk).first() if pk else None
+    if order is None:
+        raise NotFound(f"No order {order_id}.", code="order.not_found")
+    return order
+
+
+def orders_of_customer(user: Any, customer: Customer) -> QuerySet[Order]:
+    return orders_visible_to(user).filter(customer=customer)
+
+
+def search_orders(
+    user: Any, *, customer: int | None = None, status: str = "", storefront: str = "", number: str = ""
+) -> QuerySet[Order]:
+    qs = orders_visible_to(user)
+    if customer is not None:
+        qs = qs.filter(customer_id=customer)
+    if status:
+        qs = qs.filter(status=status)
+    if storefront:
+        qs = qs.filter(storefront__code=storefront)
+    if number:
+        qs = qs.filter(number=number)
+    return qs
+
+
+# --- Presenting an order -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShipmentView:
+    id: int
+    carrier: str
+    tracking_number: str
+    status: str
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    events: list[ShipmentEvent]
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as one user may see it: the recipient's phone and address masked unless allowed."""
+
+    id: int
+    external_id: str
+    number: str
+    storefront: str
+    customer_id: int
+    status: str
+    placed_at: datetime
+    paid_at: datetime | None
+    currency: str
+    total_amount: Decimal
+    shipping_fee: Decimal
+    discount_amount: Decimal
+    payment_method: str
+    payment_reference: str
+    recipient_name: str
+    recipient_phone: str
+    shipping_address: str
+    items: list[OrderItem]
+    shipments: list[ShipmentView]
+    masked: bool
+
+
+def present_order(order: Order, user: Any) -> OrderView:
+    """Uses only prefetched rows when the order came from `orders_visible_to` (no extra queries)."""
+    masked = not can(user, "customer.view_pii")
+    return OrderView(
+        id=order.pk,
+        external_id=order.external_id,
+        number=order.number,
+        storefront=order.storefront.code,
+        customer_id=order.customer_id,
+        status=order.status,
+        placed_at=order.placed_at,
+        paid_at=order.paid_at,
+        currency=order.currency,
+        total_amount=order.total_amount,
+        shipping_fee=order.shipping_fee,
+        discount_amount=order.discount_amount,
+        payment_method=order.payment_method,
+        payment_reference=order.payment_reference,
+        recipient_name=order.recipient_name,
+        recipient_phone=mask_phone(order.recipient_phone) if masked else order.recipient_phone,
+        shipping_address=mask_address(order.shipping_address) if masked else order.shipping_address,
+        items=list(order.items.all()),
+        shipments=[_present_shipment(s) for s in order.shipments.all()],
+        masked=masked,
+    )
+
+
+def _present_shipment(shipment: Shipment) -> ShipmentView:
+    return ShipmentView(
+        id=shipment.pk,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        status=shipment.status,
+        shipped_at=shipment.shipped_at,
+        delivered_at=shipment.delivered_at,
+        events=list(shipment.events.all()),
+    )
+
+
+# --- Import jobs -----------------------------------------------------------------------------------
+def import_jobs_visible_to(user: Any) -> QuerySet[ImportJob]:
+    """Import jobs are seen by those who may import (their error reports quote customer data)."""
+    base = ImportJob.objects.select_related("created_by").order_by("-id")
+    return base if can(user, "order.import") else base.none()
+
+
+def get_import_job_for(user: Any, job_id: int | str) -> ImportJob:
+    pk = int(job_id) if str(job_id).isdigit() else None
+    job = import_jobs_visible_to(user).filter(pk=pk).first() if pk else None
+    if job is None:
+        raise NotFound(f"No import {job_id}.", code="import.not_found")
+    return job
+
+
+def progress_of(job: ImportJob) -> int:
+    """Percent of the file's rows processed so far (100 once done, whatever the count)."""
+    if job.status == ImportStatus.DONE:
+        return 100
+    return int(100 * job.processed_rows / job.total_rows) if job.total_rows else 0
