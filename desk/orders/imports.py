@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,9 @@ def _enqueue(job_id: int) -> None:
 # --- Running a job -------------------------------------------------------------------------------
 def process_import(job_id: int) -> None:
     """Import the job's file; safe to call twice (only the call that claims the queued job runs)."""
+    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return  # another worker got there first, or the job already ran
@@ -178,7 +180,8 @@ def _count(job: ImportJob, records: Sequence[Record], batch: BatchResult) -> Non
     job.processed_rows += succeeded + failed
     job.succeeded_rows += succeeded
     job.failed_rows += failed
-    job.save(update_fields=["errors", "processed_rows", "succeeded_rows", "failed_rows"])
+    job.heartbeat_at = timezone.now()
+    job.save(update_fields=["errors", "processed_rows", "succeeded_rows", "failed_rows", "heartbeat_at"])
 
 
 def _error_entry(record: Record, external_id: str, error: Mapping[str, Any]) -> dict[str, Any]:
@@ -345,3 +348,33 @@ def parse_customers_csv(text: str) -> list[Record]:
 
 
 _CUSTOMER_FIELDS = {c: c for c in _CUSTOMER_FILE_COLUMNS if c != "external_id"}
+
+
+# --- Recovery ------------------------------------------------------------------------------------
+QUEUED_GRACE = timedelta(minutes=5)
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def recover_stalled_imports(now: datetime | None = None) -> dict[str, int]:
+    """Requeue jobs whose enqueue was lost or whose worker died mid-run.
+
+    Upserts are idempotent, so a stalled job restarts from the top with its counters reset:
+    rows already imported come back as "unchanged".
+    """
+    now = now or timezone.now()
+    requeued = restarted = 0
+    for job_id in ImportJob.objects.filter(status=ImportStatus.QUEUED, created_at__lt=now - QUEUED_GRACE).values_list(
+        "pk", flat=True
+    ):
+        _enqueue(job_id)
+        requeued += 1
+    stalled = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=now - STALLED_AFTER)
+    for job in stalled:
+        reset = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
+            status=ImportStatus.QUEUED, processed_rows=0, succeeded_rows=0, failed_rows=0, errors=[]
+        )
+        if reset:  # one row updated: this sweep owns the restart
+            record_event("import.restarted", subject=job, data={"stalled_since": job.heartbeat_at})
+            _enqueue(job.pk)
+            restarted += 1
+    return {"requeued": requeued, "restarted": restarted}

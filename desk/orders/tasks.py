@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from desk.orders.imports import process_import
+from desk.orders.imports import process_import, recover_stalled_imports
 
 
 @db_task()
 def run_import(job_id: int) -> None:
     """Import an uploaded file; takes an id and is idempotent (the job is claimed once)."""
     process_import(job_id)
+
+
+@db_periodic_task(crontab(minute="*/5"))
+def recover_imports() -> None:
+    """Nothing uploaded is lost when a worker restarts mid-import."""
+    recover_stalled_imports()
