@@ -90,3 +90,21 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str,
     """Keep only the fields that changed, so the history shows what really moved."""
     changed = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in changed}, {k: after.get(k) for k in changed}
+
+
+def record_events(events: list[Event]) -> list[Event]:
+    """Write many prepared, unsaved events in one INSERT (a sweep's warnings); listeners run after commit.
+
+    Callers build `Event(...)` with plain JSON in before/after/data; use `record_event` for one.
+    """
+    if not events:
+        return []
+    saved = Event.objects.bulk_create(events)
+    if _listeners:
+
+        def notify_all() -> None:
+            for event in saved:
+                _notify(event)
+
+        transaction.on_commit(notify_all)
+    return saved

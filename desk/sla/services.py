@@ -1,13 +1,435 @@
-"""SLA clock (being built): start and update a ticket's targets."""
+"""The SLA clock: pick a policy, store one deadline per target, keep it in step with the ticket.
+
+Ticket services call `start_clock` when a ticket is created and `on_ticket_changed` after every
+change, inside their own transaction and with the ticket row locked (lock order: ticket, then
+its targets). The periodic `sweep` (its body is in desk/sla/sweep.py) fires warnings and
+breaches from the stored deadlines, so a restarted worker loses nothing.
+
+Targets are never replayed from history: each keeps `used_seconds` of business time spent
+before its current running stretch, which began at `resumed_at` (or `started_at`). Pausing adds
+the stretch to `used_seconds`; resuming starts a new stretch and recomputes the deadline.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from desk.core.events import record_event
+from desk.sla.calendar import BusinessClock, Slot
+from desk.sla.models import (
+    BusinessCalendar,
+    BusinessHours,
+    CalendarDay,
+    DayKind,
+    Metric,
+    SlaPolicy,
+    SlaTarget,
+    TargetStatus,
+)
+from desk.tickets.models import SlaState, Status, Ticket
+
+if TYPE_CHECKING:
+    from desk.sla.sweep import SweepResult
+
+# metric -> (minutes field on the policy, timestamp field on the ticket that meets it)
+METRIC_FIELDS: dict[str, tuple[str, str]] = {
+    Metric.FIRST_RESPONSE: ("first_response_minutes", "first_responded_at"),
+    Metric.ACCEPT: ("accept_minutes", "accepted_at"),
+    Metric.HUMAN: ("human_minutes", "human_contacted_at"),
+    Metric.SOLUTION: ("solution_minutes", "solution_proposed_at"),
+    Metric.RESOLUTION: ("resolution_minutes", "resolved_at"),
+}
+ACTIVE = (TargetStatus.RUNNING, TargetStatus.PAUSED)
+FINISHED_TICKET = (Status.RESOLVED, Status.CLOSED)
 
 
-def start_clock(ticket: Any) -> None:
-    """Placeholder until the SLA engine lands in this same change."""
+# --- Clocks: built from calendar rows, cached per process ------------------------------------
+CLOCK_TTL_SECONDS = 300.0
+_clocks: dict[int, tuple[float, BusinessClock]] = {}
 
 
-def on_ticket_changed(ticket: Any, *, policy_inputs_changed: bool = False) -> None:
-    """Placeholder until the SLA engine lands in this same change."""
+def clock_for(calendar_id: int) -> BusinessClock:
+    """The calendar's clock from a per-process cache.
+
+    Calendars change rarely. Saving a calendar, its hours or days drops the entry in this
+    process at once (signals below); other processes (the worker) reload within the TTL.
+    """
+    hit = _clocks.get(calendar_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    clock = load_clock(calendar_id)
+    _clocks[calendar_id] = (time.monotonic() + CLOCK_TTL_SECONDS, clock)
+    return clock
+
+
+def load_clock(calendar_id: int) -> BusinessClock:
+    """Build a clock from the rows of one calendar (three small queries)."""
+    calendar = BusinessCalendar.objects.get(pk=calendar_id)
+    weekly: dict[int, list[Slot]] = defaultdict(list)
+    for weekday, opens, closes in BusinessHours.objects.filter(calendar=calendar).values_list(
+        "weekday", "opens", "closes"
+    ):
+        weekly[weekday].append((opens, closes))
+    holidays: list[date] = []
+    workdays: dict[date, int] = {}
+    for day, kind, weekday in CalendarDay.objects.filter(calendar=calendar).values_list(
+        "date", "kind", "hours_of_weekday"
+    ):
+        if kind == DayKind.HOLIDAY:
+            holidays.append(day)
+        else:
+            workdays[day] = weekday
+    return BusinessClock(
+        time_zone=calendar.time_zone,
+        always_open=calendar.always_open,
+        weekly=weekly,
+        holidays=holidays,
+        workdays=workdays,
+    )
+
+
+def forget_clocks() -> None:
+    """Drop every cached clock (tests, or after a bulk import that bypassed signals)."""
+    _clocks.clear()
+
+
+@receiver([post_save, post_delete], sender=BusinessCalendar)
+@receiver([post_save, post_delete], sender=BusinessHours)
+@receiver([post_save, post_delete], sender=CalendarDay)
+def _calendar_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    calendar_id = instance.pk if isinstance(instance, BusinessCalendar) else instance.calendar_id
+    _clocks.pop(calendar_id, None)
+
+
+# --- Policy choice -------------------------------------------------------------------------
+def pick_policy(ticket: Ticket) -> SlaPolicy | None:
+    """The first active policy by position whose every non-empty condition matches the ticket."""
+    return (
+        SlaPolicy.objects.filter(active=True)
+        .filter(Q(request_type__isnull=True) | Q(request_type_id=ticket.request_type_id))
+        .filter(Q(priority__isnull=True) | Q(priority=ticket.priority))
+        .filter(Q(channel="") | Q(channel=ticket.channel))
+        .filter(Q(customer_tier="") | Q(customer_tier=ticket.customer_tier))
+        .order_by("position", "id")
+        .first()
+    )
+
+
+def wanted_targets(policy: SlaPolicy, ticket: Ticket) -> dict[str, int]:
+    """metric -> target seconds; the human-contact target applies only to complex request types."""
+    wanted: dict[str, int] = {}
+    for metric, (minutes_field, _stamp) in METRIC_FIELDS.items():
+        minutes = getattr(policy, minutes_field)
+        if not minutes or (metric == Metric.HUMAN and not ticket.request_type.is_complex):
+            continue
+        wanted[metric] = minutes * 60
+    return wanted
+
+
+# --- Entry points called by ticket services ------------------------------------------------
+def start_clock(ticket: Ticket) -> None:
+    """Pick the ticket's policy and store a deadline per target (in create_ticket's transaction)."""
+    work = _Pass(ticket, timezone.now())
+    policy = pick_policy(ticket)
+    if policy is not None:
+        for metric, seconds in wanted_targets(policy, ticket).items():
+            work.new_target(policy, metric, seconds)
+    work.settle()
+    work.save()
+
+
+def on_ticket_changed(ticket: Ticket, *, policy_inputs_changed: bool = False) -> None:
+    """Bring the ticket's targets in line with its state: met, paused, resumed, cancelled.
+
+    Called by ticket services after they saved the (locked) ticket, in their transaction.
+    """
+    targets = list(SlaTarget.objects.filter(ticket=ticket).select_related("policy"))
+    work = _Pass(ticket, timezone.now(), targets)
+    if policy_inputs_changed:
+        work.repick()
+    work.settle()
+    work.save()
+
+
+# --- One pass over one ticket's targets ----------------------------------------------------
+@dataclass
+class _Pass:
+    """The targets of one ticket, the changes made to them, and the events they call for."""
+
+    ticket: Ticket
+    now: datetime
+    targets: list[SlaTarget] = field(default_factory=list)
+    dirty: dict[int, set[str]] = field(default_factory=dict)
+    completed: list[SlaTarget] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    policy_change: tuple[int | None, int | None] | None = None
+
+    def set(self, target: SlaTarget, **values: Any) -> None:
+        for name, value in values.items():
+            if getattr(target, name) != value:
+                setattr(target, name, value)
+                self.dirty.setdefault(id(target), set()).add(name)
+
+    def new_target(self, policy: SlaPolicy, metric: str, seconds: int) -> SlaTarget:
+        target = SlaTarget(
+            ticket=self.ticket,
+            policy=policy,
+            metric=metric,
+            target_seconds=seconds,
+            started_at=self.ticket.created_at or self.now,
+        )
+        self.targets.append(target)
+        self.schedule(target)
+        return target
+
+    def schedule(self, target: SlaTarget) -> None:
+        """Deadline and warning time from the current stretch, after what was used before it."""
+        policy = target.policy
+        clock = clock_for(policy.calendar_id)
+        since = target.resumed_at or target.started_at
+        warn_seconds = target.target_seconds * policy.warn_at_percent // 100
+        warns = 0 < policy.warn_at_percent < 100
+        self.set(
+            target,
+            due_at=clock.add(since, target.target_seconds - target.used_seconds),
+            warn_at=clock.add(since, warn_seconds - target.used_seconds) if warns else None,
+        )
+
+    # -- policy re-pick (priority or type changed)
+    def repick(self) -> None:
+        policy = pick_policy(self.ticket)
+        wanted = wanted_targets(policy, self.ticket) if policy is not None else {}
+        old_ids = {t.policy_id for t in self.targets if t.status in ACTIVE}
+        count_before = len(self.targets)
+        by_metric = {t.metric: t for t in self.targets}
+        for metric, target in by_metric.items():
+            if target.status == TargetStatus.CANCELLED and metric in wanted and policy is not None:
+                if self.ticket.status not in FINISHED_TICKET:  # wanted again (type changed back)
+                    self.set(target, status=TargetStatus.RUNNING, completed_at=None, resumed_at=self.now)
+                    self._retarget(target, policy, wanted[metric])
+                continue
+            if target.status not in ACTIVE:
+                continue
+            if metric not in wanted or policy is None:
+                used = self._used_until(target, self.now)
+                self.set(target, status=TargetStatus.CANCELLED, used_seconds=used, completed_at=self.now)
+            else:
+                self._retarget(target, policy, wanted[metric])
+        for metric, seconds in wanted.items():
+            if metric not in by_metric and policy is not None:
+                self.new_target(policy, metric, seconds)
+        new_id = policy.pk if policy is not None else None
+        if (old_ids and old_ids != {new_id}) or len(self.targets) > count_before:
+            self.policy_change = (next(iter(old_ids), None), new_id)
+
+    def _retarget(self, target: SlaTarget, policy: SlaPolicy, seconds: int) -> None:
+        self.set(target, policy=policy, target_seconds=seconds)
+        if target.status != TargetStatus.RUNNING:
+            return  # a paused target gets its deadline when it resumes
+        self.schedule(target)
+        # A new, later deadline is a new promise: warn and escalate again if it slips too.
+        if target.due_at is not None and target.due_at > self.now and target.breached_at is not None:
+            self.set(target, breached_at=None)
+        if target.warn_at is not None and target.warn_at > self.now and target.warned_at is not None:
+            self.set(target, warned_at=None)
+
+    # -- state of the ticket -> state of each target
+    def settle(self) -> None:
+        for target in self.targets:
+            if target.status in ACTIVE and self.ticket.merged_into_id is not None:
+                # A merged duplicate's promises live on in the ticket it was merged into.
+                used = self._used_until(target, self.now)
+                self.set(target, status=TargetStatus.CANCELLED, used_seconds=used, completed_at=self.now)
+            elif target.status in ACTIVE:
+                self._settle_one(target)
+            elif self._reopened(target):
+                self._restart(target)
+
+    def _reopened(self, target: SlaTarget) -> bool:
+        """A resolution met earlier but undone: the ticket is open again and has no resolved_at."""
+        return (
+            target.metric == Metric.RESOLUTION
+            and target.status in (TargetStatus.MET, TargetStatus.MISSED)
+            and self.ticket.resolved_at is None
+            and self.ticket.status not in FINISHED_TICKET
+        )
+
+    def _restart(self, target: SlaTarget) -> None:
+        """The clock goes on from the business time already used; a breach stays a breach."""
+        self.set(target, status=TargetStatus.RUNNING, completed_at=None, resumed_at=self.now)
+        self.schedule(target)
+        self.resumed.append(target.metric)
+        if self.ticket.status == Status.PENDING_CUSTOMER:
+            self._pause(target)
+
+    def _settle_one(self, target: SlaTarget) -> None:
+        stamp = getattr(self.ticket, METRIC_FIELDS[target.metric][1])
+        if stamp is not None:
+            self._complete(target, stamp)
+        elif self.ticket.status in FINISHED_TICKET:
+            self._drop(target)
+        elif self.ticket.status == Status.PENDING_CUSTOMER and target.status == TargetStatus.RUNNING:
+            self._pause(target)
+        elif self.ticket.status != Status.PENDING_CUSTOMER and target.status == TargetStatus.PAUSED:
+            self._resume(target)
+
+    def _used_until(self, target: SlaTarget, moment: datetime) -> int:
+        if target.status != TargetStatus.RUNNING:
+            return target.used_seconds
+        clock = clock_for(target.policy.calendar_id)
+        return target.used_seconds + clock.between(target.resumed_at or target.started_at, moment)
+
+    def _complete(self, target: SlaTarget, stamp: datetime) -> None:
+        used = self._used_until(target, stamp)
+        if target.status == TargetStatus.RUNNING and target.due_at is not None:
+            late = stamp > target.due_at
+        else:
+            late = used > target.target_seconds
+        late = late or target.breached_at is not None
+        status = TargetStatus.MISSED if late else TargetStatus.MET
+        self.set(target, status=status, completed_at=stamp, used_seconds=used)
+        self.completed.append(target)
+
+    def _drop(self, target: SlaTarget) -> None:
+        """Resolved or closed before this milestone: late if it was already overdue, else moot."""
+        used = self._used_until(target, self.now)
+        overdue = target.breached_at is not None or used > target.target_seconds
+        status = TargetStatus.MISSED if overdue else TargetStatus.CANCELLED
+        self.set(target, status=status, used_seconds=used, completed_at=None if overdue else self.now)
+        if overdue:
+            self.completed.append(target)
+
+    def _pause(self, target: SlaTarget) -> None:
+        used = self._used_until(target, self.now)
+        self.set(target, status=TargetStatus.PAUSED, used_seconds=used, resumed_at=None, due_at=None, warn_at=None)
+        self.paused.append(target.metric)
+
+    def _resume(self, target: SlaTarget) -> None:
+        self.set(target, status=TargetStatus.RUNNING, resumed_at=self.now)
+        self.schedule(target)
+        self.resumed.append(target.metric)
+
+    # -- writing
+    def save(self) -> None:
+        """Insert new targets in one query; update only the changed fields of the others.
+
+        Naming the fields matters: warned_at and breached_at belong to the sweep, which may
+        have claimed them since we read the row; we write them only when re-arming on purpose.
+        """
+        new = [t for t in self.targets if t.pk is None]
+        if new:
+            SlaTarget.objects.bulk_create(new)
+        new_ids = {id(t) for t in new}
+        for target in self.targets:
+            fields = self.dirty.get(id(target))
+            if fields and id(target) not in new_ids:
+                target.save(update_fields=sorted(fields))
+        write_summary(self.ticket, self.targets)
+        self._record_events()
+
+    def _record_events(self) -> None:
+        if self.policy_change is not None:
+            before, after = self.policy_change
+            self._event("sla.policy_changed", before={"policy": before}, after={"policy": after})
+        for target in self.completed:
+            verb = "sla.met" if target.status == TargetStatus.MET else "sla.missed"
+            self._event(verb, data=_target_facts(target))
+        if self.paused:
+            self._event("sla.paused", data={"metrics": self.paused})
+        if self.resumed:
+            due = {t.metric: t.due_at for t in self.targets if t.metric in self.resumed}
+            self._event("sla.resumed", data={"metrics": self.resumed, "due_at": due})
+
+    def _event(self, verb: str, **kwargs: Any) -> None:
+        ticket = self.ticket
+        record_event(verb, subject=ticket, ticket_id=ticket.pk, customer_id=ticket.customer_id, **kwargs)
+
+
+def _target_facts(target: SlaTarget) -> dict[str, Any]:
+    return {
+        "metric": target.metric,
+        "target_seconds": target.target_seconds,
+        "used_seconds": target.used_seconds,
+        "due_at": target.due_at,
+        "completed_at": target.completed_at,
+        "policy": target.policy_id,
+    }
+
+
+# --- The ticket's summary columns ------------------------------------------------------------
+def summarize(targets: Sequence[SlaTarget]) -> tuple[str, datetime | None]:
+    """(sla_state, sla_due_at): the worst state and the earliest running deadline."""
+    running = [t for t in targets if t.status == TargetStatus.RUNNING]
+    due = min((t.due_at for t in running if t.due_at is not None), default=None)
+    if not targets:
+        return SlaState.NONE, None
+    if any(t.breached_at is not None for t in running):
+        return SlaState.BREACHED, due
+    if any(t.warned_at is not None for t in running):
+        return SlaState.WARNING, due
+    if running:
+        return SlaState.OK, due
+    if any(t.status == TargetStatus.PAUSED for t in targets):
+        return SlaState.PAUSED, None
+    if any(t.status == TargetStatus.MISSED for t in targets):
+        return SlaState.BREACHED, None
+    return SlaState.MET, None
+
+
+def write_summary(ticket: Ticket, targets: Sequence[SlaTarget]) -> None:
+    """Store the summary with a queryset update, so fields the caller holds are not clobbered."""
+    state, due = summarize(targets)
+    if ticket.sla_state == state and ticket.sla_due_at == due:
+        return
+    Ticket.objects.filter(pk=ticket.pk).update(sla_state=state, sla_due_at=due)
+    ticket.sla_state, ticket.sla_due_at = state, due
+
+
+# --- Calendar days (holiday import) --------------------------------------------------------
+@dataclass(frozen=True)
+class DaySpec:
+    date: date
+    kind: str
+    name: str = ""
+    hours_of_weekday: int = 0
+
+
+def set_calendar_days(calendar: BusinessCalendar, days: Iterable[DaySpec], *, by: Any = None) -> dict[str, int]:
+    """Add or replace holidays and make-up working days of a calendar (one event for the import)."""
+    counts = {"created": 0, "updated": 0}
+    with transaction.atomic():
+        for spec in days:
+            _row, created = CalendarDay.objects.update_or_create(
+                calendar=calendar,
+                date=spec.date,
+                defaults={"kind": spec.kind, "name": spec.name[:100], "hours_of_weekday": spec.hours_of_weekday},
+            )
+            counts["created" if created else "updated"] += 1
+        record_event("sla.calendar_days_imported", actor=by, subject=calendar, data=counts)
+    _clocks.pop(calendar.pk, None)
+    return counts
+
+
+def dates_between(first: date, last: date) -> list[date]:
+    """Every date from `first` to `last` inclusive."""
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+# --- The periodic sweep --------------------------------------------------------------------
+def sweep(now: datetime | None = None) -> SweepResult:
+    """Fire every warning and breach that came due by `now`, once (see desk/sla/sweep.py)."""
+    from desk.sla import sweep as sweeping  # the sweep builds on the helpers above
+
+    return sweeping.run(now)
