@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("desk.accounts.urls")),
     path("customers/", include("desk.customers.urls")),
+    path("imports/", include("desk.orders.urls")),
     path("", include("desk.tickets.urls")),
 ]
 

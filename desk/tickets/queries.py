@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 
 from desk.accounts.permissions import can, role_of
 from desk.core.errors import NotFound
+from desk.tickets.search_index import filter_by_keywords
 from desk.tickets.models import Ticket
 
 
@@ -34,3 +35,12 @@ def get_ticket_for(user: Any, ticket_id: int | str) -> Ticket:
     if ticket is None:
         raise NotFound(f"No ticket {ticket_id}.", code="ticket.not_found")
     return ticket
+
+
+def search_tickets(qs: QuerySet[Ticket], q: str) -> QuerySet[Ticket]:
+    """Keep tickets whose search text holds every keyword token (Chinese cut by jieba, English words).
+
+    Served by the database's full-text index (FTS5 on SQLite, GIN on PostgreSQL); jieba's search mode
+    indexes the parts of long words too, so 耳机 still finds 蓝牙耳机.
+    """
+    return filter_by_keywords(qs, q)

@@ -1,0 +1,388 @@
+"""The agent console: queues, the ticket page with its actions, and the supervisor overview.
+
+Views are thin: they parse a form, call one query or service, and render. Domain errors become
+form errors on the page (4xx, never 500); Forbidden becomes the 403 page; tickets outside the
+user's scope are 404 so outsiders cannot tell they exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.messages import get_messages
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from desk.accounts.permissions import authorize, can
+from desk.core.errors import DomainError, Forbidden, NotFound
+from desk.core.models import Event
+from desk.customers.models import Channel
+from desk.sla.models import Metric
+from desk.tickets import services
+from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
+from desk.tickets.models import OPEN_STATUSES, Attachment, CannedReply, Priority, RequestType, SlaState, Status, Ticket
+from desk.tickets.queries import get_ticket_for, tickets_visible_to
+
+PAGE_SIZE = 50
+HISTORY_SIZE = 100
+RECENT_BREACHES = 20
+BREACH_VERBS = ("sla.breached",)
+User = get_user_model()
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    context = {"can": can, "messages": get_messages(request), "lang": get_language(), **context}
+    return render(request, template, context, status=status)
+
+
+def _forbidden(request: HttpRequest, error: DomainError) -> HttpResponse:
+    return _render(request, "403.html", {"error": error}, status=403)
+
+
+def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Logged-in staff only; Forbidden → the 403 page, NotFound → 404."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as error:
+            return _forbidden(request, error)
+        except NotFound as error:
+            raise Http404(error.message) from error
+
+    return wrapper
+
+
+# --- Queues ---------------------------------------------------------------------------------------
+def _queue(request: HttpRequest) -> dict[str, Any]:
+    form = QueueFilterForm(request.GET or None)
+    tab = form.value("tab") or "mine"
+    if tab == "all":
+        authorize(request.user, "ticket.view_all")
+    page = form.value("page") or 1
+    qs = form.apply(tickets_visible_to(request.user), request.user)
+    rows = list(qs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    params = request.GET.copy()
+    params.pop("page", None)
+    return {
+        "form": form,
+        "tab": tab,
+        "rows": rows[:PAGE_SIZE],
+        "page": page,
+        "has_next": len(rows) > PAGE_SIZE,
+        "query": params.urlencode(),
+        "tabs": _tabs(request.user),
+    }
+
+
+def _tabs(user: Any) -> list[tuple[str, str]]:
+    tabs = [("mine", _("Mine")), ("team", _("My team")), ("unassigned", _("Unassigned")),
+            ("breaching", _("Breaching soon"))]  # fmt: skip
+    if can(user, "ticket.view_all"):
+        tabs.append(("all", _("All")))
+    return tabs
+
+
+@require_GET
+@staff_page
+def queue(request: HttpRequest) -> HttpResponse:
+    context = _queue(request) | {"nav": "queue", "request_types": list(RequestType.objects.filter(active=True))}
+    return _render(request, "tickets/queue.html", context)
+
+
+@require_GET
+@staff_page
+def queue_rows(request: HttpRequest) -> HttpResponse:
+    """The table body alone, polled by htmx every 10 s with the same filters."""
+    return _render(request, "tickets/partials/queue_table.html", _queue(request))
+
+
+# --- Ticket page ----------------------------------------------------------------------------------
+def _ticket(request: HttpRequest, pk: int) -> Ticket:
+    """The ticket if the user may see it (404 otherwise), with its order for canned replies."""
+    ticket = tickets_visible_to(request.user).select_related("order").filter(pk=pk).first()
+    if ticket is None:
+        raise Http404(_("No such ticket."))
+    return ticket
+
+
+def _live_context(ticket: Ticket, types: list[RequestType]) -> dict[str, Any]:
+    """The conversation, attachments and history: the part two agents must see change."""
+    conversation = list(ticket.messages.select_related("author"))
+    attachments = list(Attachment.objects.filter(ticket=ticket).select_related("uploaded_by").order_by("id"))
+    events = list(Event.objects.filter(ticket_id=ticket.pk).order_by("-id")[:HISTORY_SIZE])
+    by_message: dict[int | None, list[Attachment]] = {}
+    for attachment in attachments:
+        by_message.setdefault(attachment.message_id, []).append(attachment)
+    return {
+        "ticket": ticket,
+        "conversation": conversation,
+        "attachments_by_message": by_message,
+        "loose_attachments": by_message.get(None, []),
+        "history": events,
+        "event_fields": _event_fields(types),
+        "tags": list(ticket.tags.all()),
+    }
+
+
+def _detail_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
+    user = request.user
+    types = list(RequestType.objects.all())
+    context = _live_context(ticket, types)
+    context.update(
+        nav="queue",
+        statuses=[(s, Status(s).label) for s in sorted(services.ALLOWED_STATUS_CHANGES[ticket.status])],
+        priorities=Priority.choices,
+        request_types=[t for t in types if t.active],
+        canned=_canned_choices(ticket, user),
+        members=list(_members(ticket)) if can(user, "ticket.assign") else [],
+        errors={},
+    )
+    return context
+
+
+def _members(ticket: Ticket) -> Any:
+    """Who the ticket may be assigned to: active staff of its team (or every desk agent if none)."""
+    qs = User.objects.filter(is_active=True, staff__isnull=False).select_related("staff").order_by("username")
+    return qs.filter(staff__team_id=ticket.team_id) if ticket.team_id else qs
+
+
+@require_GET
+@staff_page
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = _ticket(request, pk)
+    return _render(request, "tickets/detail.html", _detail_context(request, ticket))
+
+
+@require_GET
+@staff_page
+def live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The conversation and status strip, polled by htmx so colleagues' changes appear."""
+    ticket = _ticket(request, pk)
+    return _render(
+        request, "tickets/partials/live_response.html", _live_context(ticket, list(RequestType.objects.all()))
+    )
+
+
+# --- Actions --------------------------------------------------------------------------------------
+def ticket_action(action: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+    """POST-only: run the action; a domain error re-renders the page with the message by the form."""
+
+    def decorate(run: Callable[..., Any]) -> Callable[..., HttpResponse]:
+        @wraps(run)
+        @require_POST
+        @staff_page
+        def view(request: HttpRequest, pk: int) -> HttpResponse:
+            ticket = _ticket(request, pk)
+            try:
+                done = run(request, ticket)
+            except Forbidden:
+                raise
+            except DomainError as error:
+                return _action_failed(request, ticket, action, error)
+            messages.success(request, done)
+            return redirect("tickets:detail", pk=ticket.pk)
+
+        return view
+
+    return decorate
+
+
+def _action_failed(request: HttpRequest, ticket: Ticket, action: str, error: DomainError) -> HttpResponse:
+    ticket = _ticket(request, ticket.pk)  # the service may have refreshed it; show the stored state
+    context = _detail_context(request, ticket)
+    context["errors"] = {action: error.message}
+    context["posted"] = {action: request.POST}
+    return _render(request, "tickets/detail.html", context, status=error.status if error.status < 500 else 400)
+
+
+def _invalid(form: Any) -> DomainError:
+    first = next(iter(form.errors.values()))[0] if form.errors else _("Check the form.")
+    return DomainError(first, code="form.invalid")
+
+
+@ticket_action("accept")
+def accept(request: HttpRequest, ticket: Ticket) -> str:
+    services.accept_ticket(ticket, by=request.user)
+    return _("You accepted %(n)s.") % {"n": ticket.number}
+
+
+@ticket_action("assign")
+def assign(request: HttpRequest, ticket: Ticket) -> str:
+    form = AssignForm(request.POST, members=_members(ticket))
+    if not form.is_valid():
+        raise _invalid(form)
+    assignee = form.cleaned_data["assignee"]
+    services.assign_ticket(ticket, assignee, by=request.user)
+    if assignee is None:
+        return _("%(n)s is now unassigned.") % {"n": ticket.number}
+    return _("%(n)s assigned to %(who)s.") % {"n": ticket.number, "who": assignee.get_username()}
+
+
+@ticket_action("take")
+def take(request: HttpRequest, ticket: Ticket) -> str:
+    services.assign_ticket(ticket, request.user, by=request.user)
+    return _("You now own %(n)s.") % {"n": ticket.number}
+
+
+@ticket_action("update")
+def update(request: HttpRequest, ticket: Ticket) -> str:
+    form = UpdateForm(request.POST)
+    if not form.is_valid():
+        raise _invalid(form)
+    data = form.cleaned_data
+    tags = form.tag_list() if "tags" in request.POST else None
+    current_tags = sorted(t.name for t in ticket.tags.all())
+    services.update_ticket(
+        ticket,
+        by=request.user,
+        status=data["status"] or None,
+        priority=data["priority"],
+        request_type=data["request_type"],
+        tags=tags if tags is not None and sorted(tags) != current_tags else None,
+    )
+    return _("%(n)s updated.") % {"n": ticket.number}
+
+
+@ticket_action("reply")
+def reply(request: HttpRequest, ticket: Ticket) -> str:
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        raise _invalid(form)
+    data = form.cleaned_data
+    canned = CannedReply.objects.filter(pk=data["canned"], active=True).first() if data["canned"] else None
+    services.reply_to_ticket(
+        ticket, data["body"], by=request.user, new_status=data["new_status"] or None,
+        proposes_solution=data["proposes_solution"], canned=canned,
+    )  # fmt: skip
+    return _("Reply sent.")
+
+
+@ticket_action("note")
+def note(request: HttpRequest, ticket: Ticket) -> str:
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        raise _invalid(form)
+    services.add_note(ticket, form.cleaned_data["body"], by=request.user)
+    return _("Note added.")
+
+
+@ticket_action("merge")
+def merge(request: HttpRequest, ticket: Ticket) -> str:
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        raise _invalid(form)
+    number = form.cleaned_data["target"]
+    try:
+        target = get_ticket_for(request.user, number)
+    except NotFound as error:
+        raise DomainError(_("No ticket %(n)s that you can see.") % {"n": number}, code="ticket.not_found") from error
+    services.merge_tickets(ticket, target, by=request.user)
+    return _("%(a)s merged into %(b)s.") % {"a": ticket.number, "b": target.number}
+
+
+@ticket_action("attach")
+def attach(request: HttpRequest, ticket: Ticket) -> str:
+    form = AttachmentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        raise _invalid(form)
+    attachment = services.add_attachment(ticket, form.cleaned_data["file"], by=request.user)
+    return _("%(name)s attached.") % {"name": attachment.original_name}
+
+
+# --- Supervisor overview --------------------------------------------------------------------------
+@require_GET
+@staff_page
+def overview(request: HttpRequest) -> HttpResponse:
+    authorize(request.user, "overview.view")
+    return _render(request, "tickets/overview.html", _overview() | {"nav": "overview"})
+
+
+@require_GET
+@staff_page
+def overview_live(request: HttpRequest) -> HttpResponse:
+    authorize(request.user, "overview.view")
+    return _render(request, "tickets/partials/overview_body.html", _overview())
+
+
+def _overview() -> dict[str, Any]:
+    """Open tickets by team × SLA state, agent loads, counts by status and the latest breaches."""
+    open_qs = Ticket.objects.filter(status__in=OPEN_STATUSES)
+    grid: dict[Any, dict[str, int]] = {}
+    for row in open_qs.values("team_id", "team__name", "sla_state").annotate(n=Count("id")).order_by():
+        key = (row["team_id"], row["team__name"] or _("No team"))
+        grid.setdefault(key, {})[row["sla_state"]] = row["n"]
+    loads = (
+        User.objects.filter(is_active=True, staff__isnull=False)
+        .select_related("staff", "staff__team")
+        .annotate(open=Count("assigned_tickets", filter=Q(assigned_tickets__status__in=OPEN_STATUSES)))
+        .order_by("-open", "username")
+    )
+    by_status = dict(Ticket.objects.values_list("status").annotate(n=Count("id")).order_by())
+    breaches = list(Event.objects.filter(verb__in=BREACH_VERBS).order_by("-id")[:RECENT_BREACHES])
+    return {
+        "grid": sorted(grid.items(), key=lambda item: str(item[0][1])),
+        "sla_states": SlaState.choices,
+        "loads": list(loads[:200]),
+        "by_status": [(value, label, by_status.get(value, 0)) for value, label in Status.choices],
+        "breaches": breaches,
+        "metric_labels": dict(Metric.choices),
+        "breach_numbers": {e.ticket_id: Ticket(pk=e.ticket_id).number for e in breaches if e.ticket_id},
+    }
+
+
+def _event_fields(types: list[RequestType]) -> dict[str, tuple[str, dict[Any, str]]]:
+    """How the history names the fields an event changed (ids of teams and people are left out)."""
+    language = get_language()
+    return {
+        "status": (_("Status"), dict(Status.choices)),
+        "priority": (_("Priority"), dict(Priority.choices)),
+        "request_type": (_("Type"), {t.code: t.label(language) for t in types}),
+        "channel": (_("Channel"), dict(Channel.choices)),
+        "subject": (_("Subject"), {}),
+    }
+
+
+def _canned_choices(ticket: Ticket, user: Any) -> list[dict[str, Any]]:
+    """Canned replies with their variables already filled in, so the picker only copies text."""
+    values = {
+        "customer_name": ticket.customer.name,
+        "ticket_number": ticket.number,
+        "order_number": ticket.order.number if ticket.order_id and ticket.order else "",
+        "agent_name": _display_name(user),
+    }
+    language = (get_language() or "zh-hans")[:2]
+    replies = CannedReply.objects.filter(active=True).order_by("title")
+    return [
+        {"id": c.pk, "title": c.title, "body": _fill(c.body, values)}
+        for c in replies
+        if not c.language or c.language[:2] == language or not c.language.strip()
+    ]
+
+
+class _Blank(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(body: str, values: dict[str, str]) -> str:
+    try:
+        return body.format_map(_Blank(values))
+    except (ValueError, IndexError):  # a stray brace in the text: show it unchanged
+        return body
+
+
+def _display_name(user: Any) -> str:
+    profile = getattr(user, "staff", None)
+    return (profile.display_name if profile else "") or user.get_full_name() or user.get_username()
