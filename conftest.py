@@ -21,6 +21,16 @@ def _huey_runs_tasks_inline() -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    """Cached grants and endpoints must not outlive a test's rolled-back rows."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.AXES_ENABLED = False

@@ -15,7 +15,19 @@ from desk.core.models import Event
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[Event], None]
+EventWriter = Callable[[list[Event]], None]
 _listeners: list[EventListener] = []
+_writers: list[EventWriter] = []
+
+
+def on_event_written(writer: EventWriter) -> EventWriter:
+    """Register a function called inside the event's transaction (an outbox: webhook rows).
+
+    What it writes commits or rolls back with the event, so nothing is lost between the two.
+    """
+    if writer not in _writers:
+        _writers.append(writer)
+    return writer
 
 
 def on_event(listener: EventListener) -> EventListener:
@@ -73,6 +85,8 @@ def record_event(
         after=_jsonable(after or {}),
         data=_jsonable(data or {}),
     )
+    for writer in _writers:
+        writer([event])
     if _listeners:
         transaction.on_commit(lambda: _notify(event))
     return event
@@ -100,6 +114,8 @@ def record_events(events: list[Event]) -> list[Event]:
     if not events:
         return []
     saved = Event.objects.bulk_create(events)
+    for writer in _writers:
+        writer(saved)
     if _listeners:
 
         def notify_all() -> None:
