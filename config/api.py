@@ -10,8 +10,8 @@ from ninja import NinjaAPI
 
 from desk.accounts.api import api_auth
 from desk.accounts.api import router as tokens_router
+from desk.accounts.api_audit import router as events_router
 from desk.core import api as core_api
-from desk.core.api_events import router as events_router
 from desk.customers.api import router as customers_router
 from desk.orders.api import imports_router
 from desk.orders.api import router as orders_router

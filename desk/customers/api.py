@@ -7,8 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from desk.accounts.api_audit import EventOut, event_out
 from desk.core.api import ERRORS, Id, PageParams, paginate
-from desk.core.api_events import EventOut, event_out
 from desk.customers import queries, services
 from desk.customers.schemas import (
     BatchOut,
