@@ -6,6 +6,7 @@ which the API and pages turn into a 403 with a message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +37,15 @@ ACTIONS = {
     "config.manage": "Manage routing, SLA and other configuration",
     "refund.approve": "Approve refunds (up to the limit)",
     "compensation.approve": "Approve goodwill compensation (up to the limit)",
+    "case.create": "Open after-sales cases for customers",
+    "case.handle": "Handle after-sales cases (return instructions, shipments, closing)",
+    "case.approve": "Approve or reject after-sales requests (up to the limit)",
+    "case.policy_exception": "Approve a request the return policy refuses, with a stated reason",
+    "case.inspect": "Receive and inspect returned goods",
+    "refund.execute": "Send refunds to the payment provider and mark manual refunds paid",
 }
+_CASE_DESK = ["case.create", "case.handle"]
+_CASE_LEAD = [*_CASE_DESK, "case.policy_exception"]
 
 _DESK = ["ticket.create", "ticket.reply", "ticket.note", "ticket.update", "customer.view"]
 _BACK_OFFICE = ["ticket.reply", "ticket.note", "ticket.update", "customer.view"]
@@ -51,19 +60,30 @@ _LEAD = [
 ]
 
 # (action, limit) pairs seeded for each role; shops edit them in the admin afterwards.
-DEFAULT_GRANTS: dict[str, list[tuple[str, Decimal | None]]] = {
-    Role.AGENT: [(a, None) for a in [*_DESK, "ticket.merge"]]
-    + [("refund.approve", Decimal("200")), ("compensation.approve", Decimal("20"))],
+DEFAULT_GRANTS: dict[str, Sequence[tuple[str, Decimal | None]]] = {
+    Role.AGENT: [(a, None) for a in [*_DESK, "ticket.merge", *_CASE_DESK]]
+    + [("refund.approve", Decimal("200")), ("compensation.approve", Decimal("20")), ("case.approve", Decimal("200"))],
     Role.SENIOR_AGENT: [
-        (a, None) for a in [*_DESK, "ticket.merge", "ticket.assign", "customer.view_pii", "customer.edit"]
+        (a, None) for a in [*_DESK, "ticket.merge", "ticket.assign", "customer.view_pii", "customer.edit", *_CASE_LEAD]
     ]
-    + [("refund.approve", Decimal("2000")), ("compensation.approve", Decimal("200"))],
-    Role.SUPERVISOR: [(a, None) for a in [*_LEAD, "audit.view"]]
-    + [("refund.approve", Decimal("10000")), ("compensation.approve", Decimal("1000"))],
-    Role.MANAGER: [(a, None) for a in [*_LEAD, "audit.view", "order.import", "config.manage"]]
-    + [("refund.approve", None), ("compensation.approve", None)],
+    + [
+        ("refund.approve", Decimal("2000")),
+        ("compensation.approve", Decimal("200")),
+        ("case.approve", Decimal("2000")),
+    ],
+    Role.SUPERVISOR: [(a, None) for a in [*_LEAD, "audit.view", *_CASE_LEAD, "case.inspect"]]
+    + [
+        ("refund.approve", Decimal("10000")),
+        ("compensation.approve", Decimal("1000")),
+        ("case.approve", Decimal("10000")),
+    ],
+    Role.MANAGER: [
+        (a, None)
+        for a in [*_LEAD, "audit.view", "order.import", "config.manage", *_CASE_LEAD, "case.inspect", "refund.execute"]
+    ]
+    + [("refund.approve", None), ("compensation.approve", None), ("case.approve", None)],
     Role.QUALITY: [(a, None) for a in ["ticket.view_all", "ticket.note", "customer.view", "overview.view"]],
-    Role.WAREHOUSE: [(a, None) for a in _BACK_OFFICE],
+    Role.WAREHOUSE: [(a, None) for a in [*_BACK_OFFICE, "case.inspect"]],
     Role.LOGISTICS: [(a, None) for a in [*_BACK_OFFICE, "customer.view_pii"]],
     Role.TECH_SUPPORT: [(a, None) for a in _BACK_OFFICE],
     Role.LEGAL: [(a, None) for a in [*_BACK_OFFICE, "ticket.view_all", "customer.view_pii", "audit.view"]],
