@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "desk.tickets",
     "desk.sla",
     "desk.webhooks",
+    "desk.cases",
     "desk.demo",
 ]
 

@@ -1,0 +1,634 @@
+"""Every change to an after-sales case goes through one of these functions (one business action each).
+
+Each checks permission before its transaction (so a refusal is recorded even though the action
+does not happen), moves the case along its state machine, writes in one transaction and records
+one event `case.<step>`. `by=None` is the customer (requests, return shipments) or the system
+(timeouts); staff actions pass the staff user.
+
+Lock order: the case, then its order (refund caps are per order and payment), then refunds.
+Payment providers are called outside any transaction: a refund is marked "sent" and committed
+first, so a crash while the provider answers leaves a refund that a retry finishes with the
+same refund number, which the provider pays at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from desk.accounts.permissions import authorize
+from desk.cases import machines, money, payments
+from desk.cases.errors import BadItems, NotReturnable, OverRefund, RefundConflict
+from desk.cases.models import (
+    ZERO,
+    AfterSalesCase,
+    CaseItem,
+    CaseState,
+    CaseType,
+    Grade,
+    LedgerKind,
+    PolicyVersion,
+    ProductRule,
+    Reason,
+    Refund,
+    RefundLedgerEntry,
+    RefundStatus,
+    ReturnPolicy,
+)
+from desk.cases.policy import REFUSED, Decision, ItemFacts, RequestFacts, evaluate
+from desk.core.errors import ValidationFailed
+from desk.core.events import record_event
+from desk.orders.models import Order, OrderItem, OrderStatus
+from desk.tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+Lines = Sequence[tuple[OrderItem, int]]
+SHIPPED_ORDER = {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
+
+
+# --- Policy: which version applies, and what it says ---------------------------------------
+def policy_in_force(
+    order: Order, skus: Iterable[str], at: datetime, *, categories: Iterable[str] | None = None
+) -> PolicyVersion:
+    """The most specific active policy (SKU, category, storefront, default) and its version in force at `at`.
+
+    One query over the few candidate versions; the ranking is done here.
+    """
+    skus = list(skus)
+    if categories is None:
+        categories = ProductRule.objects.filter(sku__in=skus).exclude(category="").values_list("category", flat=True)
+    categories = list(categories)
+    candidates = (
+        PolicyVersion.objects.filter(policy__active=True, effective_from__lte=at)
+        .filter(
+            Q(policy__sku__in=skus)
+            | Q(policy__sku="", policy__category__in=categories)
+            | Q(policy__sku="", policy__category="", policy__storefront=order.storefront_id)
+            | Q(policy__sku="", policy__category="", policy__storefront=None)
+        )
+        .select_related("policy")
+    )
+    best = max(candidates, key=lambda v: (_specificity(v.policy), v.effective_from, v.version), default=None)
+    if best is None:
+        raise ValidationFailed(_("No return policy is in force for this order."), code="case.no_policy")
+    return best
+
+
+def _specificity(policy: ReturnPolicy) -> int:
+    if policy.sku:
+        return 3
+    if policy.category:
+        return 2
+    return 1 if policy.storefront_id else 0
+
+
+def _product_rules(lines: Lines) -> dict[str, ProductRule]:
+    return {r.sku: r for r in ProductRule.objects.filter(sku__in=[item.sku for item, _q in lines])}
+
+
+def facts_for(
+    case_type: str,
+    reason: str,
+    order: Order,
+    lines: Lines,
+    now: datetime,
+    *,
+    insured: bool = False,
+    confirmed_exclusions: Sequence[str] = (),
+    rules: dict[str, ProductRule] | None = None,
+) -> RequestFacts:
+    """Gather what the pure policy evaluation needs from the order, its shipments and product rules."""
+    rules = _product_rules(lines) if rules is None else rules
+    shipments = list(order.shipments.all())
+    delivered = [s.delivered_at for s in shipments if s.delivered_at is not None]
+    return RequestFacts(
+        case_type=case_type,
+        reason=reason,
+        now=now,
+        items=tuple(_item_facts(item.sku, rules.get(item.sku)) for item, _q in lines),
+        order_total=order.total_amount,
+        paid_at=order.paid_at,
+        shipped=order.status in SHIPPED_ORDER or any(s.shipped_at for s in shipments),
+        delivered_at=max(delivered, default=None),
+        insured=insured,
+        confirmed_exclusions=tuple(confirmed_exclusions),
+    )
+
+
+def _item_facts(sku: str, rule: ProductRule | None) -> ItemFacts:
+    if rule is None:
+        return ItemFacts(sku=sku)
+    return ItemFacts(
+        sku=sku,
+        category=rule.category,
+        exclusions=tuple(rule.exclusions),
+        is_virtual=rule.is_virtual,
+        warranty_months=rule.warranty_months,
+    )
+
+
+def preview_decision(
+    order: Order, case_type: str, reason: str, lines: Lines, *, now: datetime | None = None, **facts: Any
+) -> Decision:
+    """What the policy in force says about a request, before it is made (shown to agent and customer)."""
+    now = now or timezone.now()
+    version = policy_in_force(order, [item.sku for item, _q in lines], now)
+    return evaluate(version, facts_for(case_type, reason, order, lines, now, **facts))
+
+
+# --- Opening a case ----------------------------------------------------------------------------
+def open_case(
+    *,
+    by: Any,
+    order: Order,
+    case_type: str,
+    reason: str,
+    items: Lines,
+    reason_text: str = "",
+    ticket: Ticket | None = None,
+    insured: bool = False,
+    confirmed_exclusions: Sequence[str] = (),
+) -> AfterSalesCase:
+    """Record a customer's after-sales request, judged by the policy version in force now.
+
+    The request is recorded even when the policy refuses it: the shop must still answer, and
+    the decision (with its rule and reason) is what the agent and the customer see.
+    """
+    if by is not None:
+        authorize(by, "case.create", subject=order)
+    if case_type not in machines.MACHINES:
+        raise ValidationFailed(
+            _("%(type)s cases are not supported yet.") % {"type": case_type}, code="case.type_unsupported"
+        )
+    if reason not in Reason.values:
+        raise ValidationFailed(_("Choose a reason."), code="case.bad_reason", field="reason")
+    if ticket is not None and ticket.customer_id != order.customer_id:
+        raise ValidationFailed(
+            _("The ticket belongs to another customer."), code="case.ticket_mismatch", field="ticket"
+        )
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        claimed = money.claimed_items(order)
+        lines = _check_lines(items, order, claimed)
+        now = timezone.now()
+        rules = _product_rules(lines)
+        categories = [r.category for r in rules.values() if r.category]
+        version = policy_in_force(order, [item.sku for item, _q in lines], now, categories=categories)
+        facts = facts_for(
+            case_type,
+            reason,
+            order,
+            lines,
+            now,
+            insured=insured,
+            confirmed_exclusions=confirmed_exclusions,
+            rules=rules,
+        )
+        decision = evaluate(version, facts)
+        case = _new_case(by, order, case_type, reason, reason_text, ticket, version, decision, now)
+        case.answer_due_at = now + _answer_window(version, facts)
+        by_line = _price(case, order, lines, decision, claimed)
+        case.save()
+        CaseItem.objects.bulk_create(
+            CaseItem(case=case, order_item=item, quantity=q, amount=by_line.get(item.pk, ZERO)) for item, q in lines
+        )
+        _event("case.opened", case, by, after=_snapshot(case), data={"decision": decision.as_dict()})
+    return case
+
+
+def _check_lines(items: Lines, order: Order, claimed: dict[int, tuple[int, Decimal]]) -> list[tuple[OrderItem, int]]:
+    if not items:
+        raise BadItems(_("Choose at least one item."), field="items")
+    lines: list[tuple[OrderItem, int]] = []
+    for item, quantity in items:
+        if item.order_id != order.pk:
+            raise BadItems(_("Items must belong to the case's order."), field="items")
+        left = item.quantity - claimed.get(item.pk, (0, ZERO))[0]
+        if quantity < 1 or quantity > left:
+            raise BadItems(
+                _("%(name)s: %(left)s unit(s) can still be claimed.") % {"name": item.name, "left": left},
+                field="items",
+            )
+        lines.append((item, quantity))
+    return lines
+
+
+def _new_case(
+    by: Any,
+    order: Order,
+    case_type: str,
+    reason: str,
+    reason_text: str,
+    ticket: Ticket | None,
+    version: PolicyVersion,
+    decision: Decision,
+    now: datetime,
+) -> AfterSalesCase:
+    return AfterSalesCase(
+        case_type=case_type,
+        state=CaseState.REQUESTED,
+        customer_id=order.customer_id,
+        order=order,
+        ticket=ticket,
+        reason=reason,
+        reason_text=reason_text.strip(),
+        policy_version=version,
+        decision=decision.as_dict(),
+        currency=order.currency,
+        return_shipping_payer=decision.shipping_payer if case_type == CaseType.RETURN_REFUND else "",
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _answer_window(version: PolicyVersion, facts: RequestFacts) -> timedelta:
+    """How long the shop has to answer (marketplace timers): 48 h before shipment, 5 days after (3 virtual)."""
+    if not facts.shipped:
+        return timedelta(hours=version.auto_approve_unshipped_hours)
+    if facts.items and all(i.is_virtual for i in facts.items):
+        return timedelta(days=version.auto_approve_virtual_days)
+    return timedelta(days=version.auto_approve_shipped_days)
+
+
+def _price(
+    case: AfterSalesCase, order: Order, lines: Lines, decision: Decision, claimed: dict[int, tuple[int, Decimal]]
+) -> dict[int, Decimal]:
+    """Set the case's amounts; returns the goods amount per order item."""
+    refund_shipping = decision.rule == "not_shipped" or case.reason in (Reason.NOT_RECEIVED, *_SHOP_PAYS)
+    amounts = money.compute(
+        order,
+        lines,
+        refund_shipping=refund_shipping,
+        restocking_fee_percent=decision.restocking_fee_percent,
+        claimed=claimed,
+    )
+    case.goods_amount, case.shipping_refund = amounts.goods, amounts.shipping
+    case.restocking_fee, case.refund_amount = amounts.restocking_fee, amounts.refund
+    case.compensation_amount = order.shipping_fee * 2 if decision.double_shipping else ZERO
+    return amounts.lines
+
+
+_SHOP_PAYS = (Reason.QUALITY, Reason.NOT_AS_DESCRIBED, Reason.WRONG_ITEM, Reason.DAMAGED, Reason.MISSING_PART)
+
+
+# --- Answering the request ----------------------------------------------------------------------
+def approve_case(case: AfterSalesCase, *, by: Any, policy_exception: str = "") -> AfterSalesCase:
+    """Approve the request, within the approver's limit; a refused request needs a stated exception."""
+    authorize(by, "case.approve", amount=case.refund_amount, subject=case)
+    if case.decision.get("outcome") == REFUSED:
+        if not policy_exception.strip():
+            raise NotReturnable(
+                _("The policy refuses this request (%(rule)s); approving it needs a stated exception.")
+                % {"rule": case.decision.get("message", "")}
+            )
+        authorize(by, "case.policy_exception", subject=case)
+    with transaction.atomic():
+        case = _approve(_lock(case), by, policy_exception=policy_exception.strip())
+    return case
+
+
+def _approve(case: AfterSalesCase, by: Any, *, policy_exception: str = "", auto: bool = False) -> AfterSalesCase:
+    """Approve a locked case (also used by the sweep's auto-approval)."""
+    now = timezone.now()
+    before, after = machines.step(case, "approve")
+    case.approved_by = by if getattr(by, "is_authenticated", False) else None
+    case.approved_at, case.answer_due_at = now, None
+    if case.case_type == CaseType.RETURN_REFUND:
+        case.ship_due_at = now + timedelta(days=case.policy_version.customer_ship_days)
+    _save(case, now)
+    data = {"amount": case.refund_amount, "auto": auto, "policy_exception": policy_exception or None}
+    _event("case.approve", case, by, before={"state": before}, after={"state": after}, data=data)
+    return case
+
+
+def reject_case(case: AfterSalesCase, *, by: Any, reason: str) -> AfterSalesCase:
+    """Refuse the request (or the return, after inspection) with a reason the customer will read."""
+    authorize(by, "case.approve", subject=case)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why the request is rejected."), code="case.no_reason", field="reason")
+    with transaction.atomic():
+        case = _lock(case)
+        before, after = machines.step(case, "reject")
+        case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = None
+        _save(case)
+        _event("case.reject", case, by, before={"state": before}, after={"state": after}, data={"reason": reason})
+    return case
+
+
+# --- The return leg -------------------------------------------------------------------------------
+def send_return_instructions(
+    case: AfterSalesCase,
+    *,
+    by: Any,
+    address: str,
+    contact: str,
+    phone: str,
+    packing: str = "",
+    shipping_method: str = "",
+) -> AfterSalesCase:
+    """Tell the customer where and how to send the goods back, who pays the postage and by when."""
+    authorize(by, "case.handle", subject=case)
+    if not (address.strip() and contact.strip() and phone.strip()):
+        raise ValidationFailed(_("A return needs an address, a contact and a phone."), code="case.no_return_address")
+    with transaction.atomic():
+        case = _lock(case)
+        before, after = machines.step(case, "send_instructions")
+        now = timezone.now()
+        case.ship_due_at = now + timedelta(days=case.policy_version.customer_ship_days)
+        case.return_instructions = {
+            "address": address.strip(),
+            "contact": contact.strip(),
+            "phone": phone.strip(),
+            "packing": packing.strip(),
+            "shipping_method": shipping_method.strip(),
+            "shipping_payer": case.return_shipping_payer,
+            "ship_by": case.ship_due_at.isoformat(),
+        }
+        _save(case, now)
+        _event(
+            "case.send_instructions",
+            case,
+            by,
+            before={"state": before},
+            after={"state": after},
+            data=case.return_instructions,
+        )
+    return case
+
+
+def record_return_shipment(
+    case: AfterSalesCase, *, carrier: str, tracking_number: str, by: Any = None
+) -> AfterSalesCase:
+    """The customer shipped the return (entered by them, or by staff on their behalf)."""
+    if by is not None:
+        authorize(by, "case.handle", subject=case)
+    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
+    if not carrier or not tracking_number:
+        raise ValidationFailed(_("Enter the carrier and the tracking number."), code="case.no_tracking")
+    with transaction.atomic():
+        case = _lock(case)
+        before, after = machines.step(case, "ship_return")
+        now = timezone.now()
+        case.return_carrier, case.return_tracking_number = carrier[:50], tracking_number[:64]
+        case.shipped_at, case.ship_due_at = now, None
+        case.receive_due_at = now + timedelta(days=case.policy_version.shop_receive_days)
+        _save(case, now)
+        data = {"carrier": carrier, "tracking_number": tracking_number}
+        _event("case.ship_return", case, by, before={"state": before}, after={"state": after}, data=data)
+    return case
+
+
+def receive_return(case: AfterSalesCase, *, by: Any) -> AfterSalesCase:
+    """The warehouse has the parcel: the shop's receipt timer stops, the refund timer starts."""
+    authorize(by, "case.inspect", subject=case)
+    with transaction.atomic():
+        case = _lock(case)
+        before, after = machines.step(case, "receive")
+        now = timezone.now()
+        case.received_at, case.receive_due_at = now, None
+        case.refund_due_at = now + timedelta(days=case.policy_version.refund_due_days)
+        _save(case, now)
+        _event("case.receive", case, by, before={"state": before}, after={"state": after})
+    return case
+
+
+def inspect_return(
+    case: AfterSalesCase,
+    *,
+    by: Any,
+    grade: str,
+    complete: bool,
+    original: bool,
+    defect: bool,
+    human_damage: bool,
+    notes: str = "",
+) -> AfterSalesCase:
+    """Record the inspection and the grade (A resaleable, B refurbish, C scrap, or back to the supplier)."""
+    authorize(by, "case.inspect", subject=case)
+    if grade not in Grade.values:
+        raise ValidationFailed(_("Choose a grade."), code="case.bad_grade", field="grade")
+    with transaction.atomic():
+        case = _lock(case)
+        before, after = machines.step(case, "inspect")
+        case.grade = grade
+        case.inspection = {
+            "complete": complete,
+            "original": original,
+            "defect": defect,
+            "human_damage": human_damage,
+            "notes": notes.strip(),
+            "passed": complete and original and not human_damage,
+        }
+        _save(case)
+        data = {"grade": grade, **case.inspection}
+        _event("case.inspect", case, by, before={"state": before}, after={"state": after}, data=data)
+    return case
+
+
+# --- Money out ------------------------------------------------------------------------------------
+def start_refund(case: AfterSalesCase, *, by: Any, provider: str | None = None) -> Refund:
+    """Create the case's refund (capped by what the order's payment still holds) and send it."""
+    if by is not None:
+        authorize(by, "refund.execute", amount=case.refund_amount, subject=case)
+    with transaction.atomic():
+        refund = _create_refund(_lock(case), by, provider)
+    return _send(refund, by)
+
+
+def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto: bool = False) -> Refund:
+    """Inside the case's lock: check the payment's caps, write the refund and its first ledger rows."""
+    order = Order.objects.select_for_update().get(pk=case.order_id)
+    amount = money.case_total(case)
+    _check_refundable(order, amount)
+    before, after = machines.step(case, "start_refund")
+    now = timezone.now()
+    refund = Refund.objects.create(
+        refund_number=f"RF{case.pk:07d}{case.refunds.count() + 1:02d}",
+        case=case,
+        order=order,
+        payment_reference=order.payment_reference,
+        amount=amount,
+        currency=case.currency,
+        provider=payments.get_provider(provider).name,
+        status=RefundStatus.APPROVED,
+        created_at=now,
+    )
+    _ledger(refund, LedgerKind.REQUESTED, by)
+    _ledger(refund, LedgerKind.APPROVED, by, note="auto" if auto else "")
+    case.receive_due_at = None
+    _save(case, now)
+    data = {"refund": refund.refund_number, "amount": amount, "provider": refund.provider, "auto": auto}
+    _event("case.start_refund", case, by, before={"state": before}, after={"state": after}, data=data)
+    return refund
+
+
+def _check_refundable(order: Order, amount: Decimal) -> None:
+    """The payment's rules: never above what was paid, at most N refunds, within a year of payment."""
+    if amount <= 0:
+        raise RefundConflict(_("There is nothing to refund."), code="refund.nothing")
+    so_far, count = money.refunded_so_far(order)
+    if so_far + amount > order.total_amount:
+        left = max(order.total_amount - so_far, ZERO)
+        raise OverRefund(
+            _("Refunding %(amount)s would exceed what was paid; %(left)s is left on order %(order)s.")
+            % {"amount": amount, "left": left, "order": order.number}
+        )
+    if count >= payments.MAX_REFUNDS_PER_PAYMENT:
+        raise RefundConflict(_("This payment has had the most partial refunds allowed."), code="refund.too_many")
+    paid_at = order.paid_at or order.placed_at
+    if timezone.now() - paid_at > timedelta(days=payments.REFUND_WINDOW_DAYS):
+        raise RefundConflict(_("Refunds are possible within a year of payment only."), code="refund.too_late")
+
+
+def retry_refund(refund: Refund, *, by: Any) -> Refund:
+    """Send a failed or unanswered refund again, with the same refund number: never paid twice."""
+    if by is not None:
+        authorize(by, "refund.execute", subject=refund.case)
+    refund.refresh_from_db()
+    if refund.status == RefundStatus.CONFIRMED:
+        raise RefundConflict(_("This refund is already confirmed."), code="refund.already_confirmed")
+    return _send(refund, by, retry=True)
+
+
+def _send(refund: Refund, by: Any, *, retry: bool = False) -> Refund:
+    """Claim the refund (approved/failed → sent, committed), then call the provider outside the transaction."""
+    claimable = [RefundStatus.FAILED, RefundStatus.SENT] if retry else [RefundStatus.APPROVED]
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Refund.objects.filter(pk=refund.pk, status__in=claimable).update(
+            status=RefundStatus.SENT, sent_at=now, attempts=F("attempts") + 1
+        )
+        if not claimed:
+            raise RefundConflict(_("Someone else is sending this refund."), code="refund.busy")
+        refund.refresh_from_db()
+        _ledger(refund, LedgerKind.RETRIED if retry else LedgerKind.SENT, by)
+    provider = payments.get_provider(refund.provider)
+    order = payments.RefundOrder(refund.refund_number, refund.payment_reference, refund.amount, refund.currency)
+    try:
+        result = provider.send_refund(order)
+    except payments.ProviderUnavailable:
+        log.warning("refund %s: no answer from %s; it stays sent for a retry", refund.refund_number, provider.name)
+        return refund
+    if result.status == payments.CONFIRMED:
+        return _confirm(refund, by, reference=result.reference)
+    if result.status == payments.FAILED:
+        return _fail(refund, by, result.message)
+    return refund  # pending: finance finishes it (manual provider)
+
+
+def mark_refund_done(refund: Refund, *, by: Any, reference: str) -> Refund:
+    """Finance paid a manual refund by hand and records the bank or platform reference."""
+    authorize(by, "refund.execute", subject=refund.case)
+    if not reference.strip():
+        raise ValidationFailed(_("Enter the payment reference."), code="refund.no_reference", field="reference")
+    refund.refresh_from_db()
+    if refund.status != RefundStatus.SENT:
+        raise RefundConflict(_("Only a refund sent for payment can be marked done."), code="refund.not_sent")
+    return _confirm(refund, by, reference=reference.strip())
+
+
+def _confirm(refund: Refund, by: Any, *, reference: str) -> Refund:
+    with transaction.atomic():
+        case = _lock(AfterSalesCase(pk=refund.case_id))
+        now = timezone.now()
+        claimed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.SENT).update(
+            status=RefundStatus.CONFIRMED, confirmed_at=now, provider_reference=reference[:100]
+        )
+        refund.refresh_from_db()
+        if not claimed:
+            return refund  # another attempt confirmed it first
+        _ledger(refund, LedgerKind.CONFIRMED, by, note=reference)
+        before, after = machines.step(case, "confirm_refund")
+        case.refund_due_at = None
+        _save(case, now)
+        data = {"refund": refund.refund_number, "amount": refund.amount, "reference": reference}
+        _event("case.confirm_refund", case, by, before={"state": before}, after={"state": after}, data=data)
+    return refund
+
+
+def _fail(refund: Refund, by: Any, message: str) -> Refund:
+    with transaction.atomic():
+        claimed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.SENT).update(status=RefundStatus.FAILED)
+        refund.refresh_from_db()
+        if claimed:
+            _ledger(refund, LedgerKind.FAILED, by, note=message)
+            data = {"refund": refund.refund_number, "message": message}
+            _event("case.refund_failed", refund.case, by, data=data)
+    return refund
+
+
+def _ledger(refund: Refund, kind: str, by: Any, *, note: str = "") -> None:
+    label = by.get_username() if getattr(by, "is_authenticated", False) else "system"
+    RefundLedgerEntry.objects.create(
+        refund=refund, kind=kind, amount=refund.amount, created_at=timezone.now(), actor_label=label, note=note[:300]
+    )
+
+
+# --- Ending a case ----------------------------------------------------------------------------------
+def close_case(case: AfterSalesCase, *, by: Any) -> AfterSalesCase:
+    """Close a refunded or rejected case."""
+    authorize(by, "case.handle", subject=case)
+    with transaction.atomic():
+        case = _lock(case)
+        reason = "refunded" if case.state == CaseState.REFUNDED else "rejected"
+        return _close(case, by, "close", reason)
+
+
+def withdraw_case(case: AfterSalesCase, *, by: Any = None) -> AfterSalesCase:
+    """The customer no longer wants the after-sales service (before anything was shipped back)."""
+    if by is not None:
+        authorize(by, "case.handle", subject=case)
+    with transaction.atomic():
+        return _close(_lock(case), by, "withdraw", "withdrawn")
+
+
+def _close(case: AfterSalesCase, by: Any, event: str, reason: str, **data: Any) -> AfterSalesCase:
+    before, after = machines.step(case, event)
+    now = timezone.now()
+    case.close_reason, case.closed_at = reason, now
+    case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = None
+    _save(case, now)
+    _event(f"case.{event}", case, by, before={"state": before}, after={"state": after}, data={"reason": reason, **data})
+    return case
+
+
+# --- Reads for pages and the API -----------------------------------------------------------------
+def allowed_actions(case: AfterSalesCase) -> list[str]:
+    return machines.allowed_events(case)
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+def _lock(case: AfterSalesCase) -> AfterSalesCase:
+    return AfterSalesCase.objects.select_for_update().select_related("policy_version").get(pk=case.pk)
+
+
+def _save(case: AfterSalesCase, now: datetime | None = None) -> None:
+    case.updated_at = now or timezone.now()
+    case.save()
+
+
+def _snapshot(case: AfterSalesCase) -> dict[str, Any]:
+    return {
+        "number": case.number,
+        "type": case.case_type,
+        "state": case.state,
+        "reason": case.reason,
+        "order": case.order_id,
+        "refund_amount": case.refund_amount,
+        "policy_version": case.policy_version_id,
+    }
+
+
+def _event(verb: str, case: AfterSalesCase, by: Any, **kwargs: Any) -> None:
+    record_event(verb, actor=by, subject=case, customer_id=case.customer_id, ticket_id=case.ticket_id, **kwargs)

@@ -1,0 +1,14 @@
+"""Huey jobs of the cases app."""
+
+from __future__ import annotations
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from desk.cases import sweep
+
+
+@db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey ships no type hints
+def sweep_cases() -> sweep.SweepResult:
+    """Every minute: act on the case timeouts that came due (idempotent, claims its rows)."""
+    return sweep.run()
