@@ -21,13 +21,15 @@ def _huey_runs_tasks_inline() -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    """Cached grants and endpoints must not outlive a test's rolled-back rows."""
-    from django.core.cache import cache
+def _fresh_cache(settings: Any) -> Any:
+    """Each test gets its own empty in-process cache.
 
-    cache.clear()
+    Cached grants and endpoints must not outlive a test's rolled-back rows, and parallel workers
+    (each with its own database) must not share them through Redis. The Redis cache backend
+    itself is checked in desk/core/tests/test_redis_cache.py.
+    """
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)

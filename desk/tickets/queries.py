@@ -8,8 +8,8 @@ from django.db.models import Q, QuerySet
 
 from desk.accounts.permissions import can, role_of
 from desk.core.errors import NotFound
-from desk.tickets.search_index import filter_by_keywords
 from desk.tickets.models import Ticket
+from desk.tickets.search_index import filter_by_keywords
 
 
 def tickets_visible_to(user: Any) -> QuerySet[Ticket]:

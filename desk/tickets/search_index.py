@@ -1,0 +1,244 @@
+"""Keyword search over tickets through the database's own full-text index.
+
+`Ticket.search_text` already holds jieba tokens separated by spaces (kept by the services), so the
+index only has to split on spaces: SQLite indexes it with FTS5 (`ticket_fts`, external content,
+kept in step by triggers), PostgreSQL with a GIN index on `to_tsvector('simple', search_text)`.
+Both are created by migration 0003. Every query token must match (AND), in any order.
+
+Use `keyword_filter(q)` inside any ticket queryset (it combines with status, visibility and
+ordering filters), `filter_by_keywords(qs, q)` as a shortcut, or `search_ticket_ids(q, limit)`
+for the newest matching ids alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from desk.tickets.models import Ticket
+from desk.tickets.search import tokens
+
+# The SQL here is constant; user text only ever travels as a query parameter.
+FTS_TABLE = "ticket_fts"
+
+# FTS5's unicode61 tokenizer splits on everything that is not a letter or digit ("3.5" → 3, 5);
+# query terms are cut the same way so each one is a single indexed token.
+_FTS_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+# Up to this many matches the page is fetched by id; above it the other filters and the ORDER BY
+# index drive and each row is checked against the matches (see _sqlite_filter, _postgres_filter).
+RARE_MATCHES = 2000
+
+
+def query_terms(q: str) -> list[str]:
+    """The tokens a query must all match: jieba tokens, lower-cased, as the index stores them."""
+    return tokens(q or "")
+
+
+def fts_match(q: str) -> str:
+    """An FTS5 MATCH expression: every term quoted (no operator injection), ANDed; "" for none."""
+    terms: dict[str, None] = {}
+    for token in query_terms(q):
+        for term in _FTS_TERM.findall(token):
+            terms.setdefault(term, None)
+    return " AND ".join(f'"{term}"' for term in terms)
+
+
+def keyword_filter(q: str) -> Q | None:
+    """A filter on Ticket rows whose text holds every keyword of `q`; None if `q` has no words.
+
+    Callers treat None as "no keyword filter" (an empty or punctuation-only box). It runs one small
+    query at once, through the index, to choose the plan for rare or common words.
+    """
+    if not query_terms(q):
+        return None
+    vendor = connection.vendor
+    if vendor == "sqlite":
+        return _sqlite_filter(q)
+    if vendor == "postgresql":
+        return _postgres_filter(q)
+    return _fallback_filter(q)
+
+
+def filter_by_keywords(qs: QuerySet[Ticket], q: str) -> QuerySet[Ticket]:
+    """`qs` narrowed to tickets matching every keyword of `q`; unchanged for an empty query."""
+    condition = keyword_filter(q)
+    return qs if condition is None else qs.filter(condition)
+
+
+def search_ticket_ids(q: str, limit: int = 50) -> list[int]:
+    """Ids of the newest `limit` tickets matching every keyword of `q` (any status)."""
+    condition = keyword_filter(q)
+    if condition is None:
+        return []
+    return list(Ticket.objects.filter(condition).order_by("-id").values_list("id", flat=True)[:limit])
+
+
+# --- The index itself (created by migration 0003, healed after every migrate) -------------------
+SQLITE_TABLE = """
+CREATE VIRTUAL TABLE IF NOT EXISTS ticket_fts USING fts5(
+    search_text, content='tickets_ticket', content_rowid='id',
+    detail='none', columnsize=0, tokenize='unicode61 remove_diacritics 0'
+)"""
+SQLITE_TRIGGERS = {
+    "ticket_fts_ai": """
+CREATE TRIGGER IF NOT EXISTS ticket_fts_ai AFTER INSERT ON tickets_ticket BEGIN
+    INSERT INTO ticket_fts(rowid, search_text) VALUES (new.id, new.search_text);
+END""",
+    "ticket_fts_ad": """
+CREATE TRIGGER IF NOT EXISTS ticket_fts_ad AFTER DELETE ON tickets_ticket BEGIN
+    INSERT INTO ticket_fts(ticket_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+END""",
+    "ticket_fts_au": """
+CREATE TRIGGER IF NOT EXISTS ticket_fts_au AFTER UPDATE OF search_text ON tickets_ticket
+WHEN old.search_text IS NOT new.search_text BEGIN
+    INSERT INTO ticket_fts(ticket_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+    INSERT INTO ticket_fts(rowid, search_text) VALUES (new.id, new.search_text);
+END""",
+}
+SQLITE_REBUILD = "INSERT INTO ticket_fts(ticket_fts) VALUES ('rebuild')"
+SQLITE_MATCHES = "SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH %s"
+POSTGRES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ticket_search_gin ON tickets_ticket "
+    "USING gin (to_tsvector('simple'::regconfig, search_text))"
+)
+# The same expression as the index, or PostgreSQL cannot use it.
+POSTGRES_IDS = (
+    "SELECT id FROM tickets_ticket WHERE to_tsvector('simple'::regconfig, search_text) "
+    "@@ plainto_tsquery('simple'::regconfig, %s) LIMIT %s"
+)
+# ANALYZE's most common words of the indexed expression, the table's size, and the query's words.
+POSTGRES_WORD_STATS = (
+    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples, "
+    "tsvector_to_array(to_tsvector('simple'::regconfig, %s)) "
+    "FROM pg_stats s JOIN pg_class c ON c.relname = 'tickets_ticket' "
+    "WHERE s.tablename = 'ticket_search_gin'"
+)
+POSTGRES_MATCHES = (
+    "to_tsvector('simple'::regconfig, \"tickets_ticket\".\"search_text\") @@ plainto_tsquery('simple'::regconfig, %s)"
+)
+
+
+def install_index(conn: BaseDatabaseWrapper) -> None:
+    """Create the vendor's index and index the rows already there (migration 0003)."""
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute(SQLITE_TABLE)
+            for sql in SQLITE_TRIGGERS.values():
+                cursor.execute(sql)
+            cursor.execute(SQLITE_REBUILD)
+        elif conn.vendor == "postgresql":
+            cursor.execute(POSTGRES_INDEX)
+
+
+def uninstall_index(conn: BaseDatabaseWrapper) -> None:
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            for name in SQLITE_TRIGGERS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+            cursor.execute("DROP TABLE IF EXISTS ticket_fts")
+        elif conn.vendor == "postgresql":
+            cursor.execute("DROP INDEX IF EXISTS ticket_search_gin")
+
+
+def heal_sqlite_triggers(conn: BaseDatabaseWrapper) -> bool:
+    """Put back triggers a later migration dropped; True if the index had to be rebuilt.
+
+    SQLite cannot alter most columns in place, so Django copies tickets_ticket to a new table and
+    drops the old one, and its triggers go with it; ids survive, so a rebuild makes all good again.
+    """
+    if conn.vendor != "sqlite":
+        return False
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE name LIKE %s", [f"{FTS_TABLE}%"])
+        present = {row[0] for row in cursor.fetchall()}
+        if FTS_TABLE not in present or set(SQLITE_TRIGGERS) <= present:
+            return False
+        for sql in SQLITE_TRIGGERS.values():
+            cursor.execute(sql)
+        cursor.execute(SQLITE_REBUILD)
+    return True
+
+
+def heal_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate receiver (connected in TicketsConfig.ready)."""
+    from django.db import connections
+
+    heal_sqlite_triggers(connections[using])
+
+
+# --- SQLite: FTS5 ------------------------------------------------------------------------------
+def _sqlite_filter(q: str) -> Q:
+    """Pick the plan by how common the words are, because FTS5 tells SQLite's planner nothing.
+
+    Rare words: the ids themselves, so SQLite knows the list is short and fetches those rows by
+    primary key (given only the subquery it may walk the whole table in ORDER BY order instead).
+    Common words (say 退货 in 150,000 of a million tickets): `+id` hides the primary key from the
+    planner, so the other filters and the ORDER BY index drive, and each row they yield is checked
+    against the matches; a 50-row page then stops after a few hundred rows instead of sorting
+    every match.
+    """
+    match = fts_match(q)
+    if not match:
+        return Q(pk__in=[])
+    ids = _sqlite_ids_if_rare(match)
+    if ids is not None:
+        return Q(pk__in=ids)
+    probe = '+"tickets_ticket"."id" IN (' + SQLITE_MATCHES + ")"
+    return Q(RawSQL(probe, [match], output_field=BooleanField()))  # noqa: S611 - constant SQL, match a parameter
+
+
+def _sqlite_ids_if_rare(match: str) -> list[int] | None:
+    """The matching ids if there are at most RARE_MATCHES of them, else None."""
+    with connection.cursor() as cursor:
+        cursor.execute(SQLITE_MATCHES + " LIMIT %s", [match, RARE_MATCHES + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= RARE_MATCHES else None
+
+
+# --- PostgreSQL: GIN on to_tsvector('simple', search_text) ----------------------------------------
+def _postgres_filter(q: str) -> Q:
+    """The same two plans as on SQLite, for the same reason: the planner cannot tell rare from common.
+
+    PostgreSQL estimates every `@@` at 0.5% of rows whatever the word, so with ORDER BY id LIMIT it
+    walks the primary key backwards testing each row: fine for 退货, seconds for an order number.
+    Rare words therefore become their ids, found through the GIN index. One word that ANALYZE lists
+    as common skips that step (fetching 2,000 rows to learn it is common costs more than the page).
+    """
+    text = " ".join(query_terms(q))
+    if not _postgres_single_common_word(text):
+        ids = _postgres_ids_if_rare(text)
+        if ids is not None:
+            return Q(pk__in=ids)
+    return Q(RawSQL(POSTGRES_MATCHES, [text], output_field=BooleanField()))  # noqa: S611 - constant SQL
+
+
+def _postgres_single_common_word(text: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(POSTGRES_WORD_STATS, [text])
+        row = cursor.fetchone()
+    if row is None or not row[0] or len(row[3]) != 1:
+        return False
+    elements, frequencies, rows, (lexeme,) = row
+    frequency = dict(zip(elements, frequencies, strict=False)).get(lexeme, 0.0)
+    return frequency * max(rows, 0) > RARE_MATCHES
+
+
+def _postgres_ids_if_rare(text: str) -> list[int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(POSTGRES_IDS, [text, RARE_MATCHES + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= RARE_MATCHES else None
+
+
+# --- Anything else: a correct but unindexed scan ----------------------------------------------------
+def _fallback_filter(q: str) -> Q:
+    condition = Q()
+    for term in query_terms(q):
+        condition &= Q(search_text__contains=term)
+    return condition
