@@ -21,7 +21,7 @@ def _huey_runs_tasks_inline() -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(settings: Any) -> Any:
+def _fresh_cache(settings: Any) -> None:
     """Each test gets its own empty in-process cache.
 
     Cached grants and endpoints must not outlive a test's rolled-back rows, and parallel workers
@@ -29,7 +29,6 @@ def _fresh_cache(settings: Any) -> Any:
     itself is checked in desk/core/tests/test_redis_cache.py.
     """
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    yield
 
 
 @pytest.fixture(autouse=True)

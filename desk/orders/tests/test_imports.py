@@ -241,8 +241,13 @@ def test_a_job_runs_once_even_if_the_task_is_delivered_twice(
     assert ImportJob.objects.get(pk=job.pk).processed_rows == 7
 
 
-def test_the_task_is_queued_after_commit_and_a_worker_runs_it(manager, django_capture_on_commit_callbacks, tmp_path):
+def test_the_task_is_queued_after_commit_and_a_worker_runs_it(
+    manager, django_capture_on_commit_callbacks, tmp_path, monkeypatch
+):
     """With a real (SQLite) queue: nothing runs in the request; the worker's dequeue runs the import."""
+    # A real worker closes stale connections around each task; inside this test's transaction that
+    # would drop the test database connection (PostgreSQL), so keep it open here.
+    monkeypatch.setattr("huey.contrib.djhuey.close_old_connections", lambda: None)
     before = HUEY.immediate
     HUEY.immediate = False
     HUEY.storage = SqliteStorage(name="desk-import-test", filename=str(tmp_path / "queue.sqlite3"))
