@@ -110,6 +110,11 @@ class Ticket(models.Model):
             models.Index(fields=["team", "status", "-id"], name="ticket_team_idx"),
             models.Index(fields=["customer", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["sla_state", "sla_due_at"], name="ticket_sla_idx"),
+            # The overview groups open tickets by these; status first keeps closed ones out of the scan.
+            models.Index(fields=["status", "team", "sla_state"], name="ticket_open_team_sla_idx"),
+            models.Index(fields=["status", "assignee"], name="ticket_open_assignee_idx"),
+            models.Index(fields=["resolved_at"], name="ticket_resolved_idx"),
+            models.Index(fields=["closed_at"], name="ticket_closed_idx"),
         ]
 
     def __str__(self) -> str:

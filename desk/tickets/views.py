@@ -15,7 +15,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages import get_messages
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -29,8 +28,8 @@ from desk.customers.models import Channel
 from desk.sla.models import Metric
 from desk.tickets import services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
-from desk.tickets.models import OPEN_STATUSES, Attachment, CannedReply, Priority, RequestType, SlaState, Status, Ticket
-from desk.tickets.queries import get_ticket_for, tickets_visible_to
+from desk.tickets.models import Attachment, CannedReply, Priority, RequestType, SlaState, Status, Ticket
+from desk.tickets.queries import get_ticket_for, overview_figures, tickets_visible_to
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
@@ -317,26 +316,10 @@ def overview_live(request: HttpRequest) -> HttpResponse:
 
 
 def _overview() -> dict[str, Any]:
-    """Open tickets by team × SLA state, agent loads, counts by status and the latest breaches."""
-    open_qs = Ticket.objects.filter(status__in=OPEN_STATUSES)
-    grid: dict[Any, dict[str, int]] = {}
-    for row in open_qs.values("team_id", "team__name", "sla_state").annotate(n=Count("id")).order_by():
-        key = (row["team_id"], row["team__name"] or _("No team"))
-        grid.setdefault(key, {})[row["sla_state"]] = row["n"]
-    loads = (
-        User.objects.filter(is_active=True, staff__isnull=False)
-        .select_related("staff", "staff__team")
-        .annotate(open=Count("assigned_tickets", filter=Q(assigned_tickets__status__in=OPEN_STATUSES)))
-        .order_by("-open", "username")
-    )
-    by_status = dict(Ticket.objects.values_list("status").annotate(n=Count("id")).order_by())
-    breaches = list(Event.objects.filter(verb__in=BREACH_VERBS).order_by("-id")[:RECENT_BREACHES])
-    return {
-        "grid": sorted(grid.items(), key=lambda item: str(item[0][1])),
+    figures = overview_figures()
+    breaches = figures["breaches"]
+    return figures | {
         "sla_states": SlaState.choices,
-        "loads": list(loads[:200]),
-        "by_status": [(value, label, by_status.get(value, 0)) for value, label in Status.choices],
-        "breaches": breaches,
         "metric_labels": dict(Metric.choices),
         "breach_numbers": {e.ticket_id: Ticket(pk=e.ticket_id).number for e in breaches if e.ticket_id},
     }
