@@ -23,6 +23,13 @@ def localtime(value: datetime | None, fmt: str = "Y-m-d H:i") -> str:
     return date_format(timezone.localtime(value), fmt)
 
 
+def shorttime(value: datetime | None) -> str:
+    """ "11-24 09:30" in the shop's zone: strftime, since date_format costs ~10x per table cell."""
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%m-%d %H:%M")
+
+
 def environment(**options: Any) -> Environment:
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
@@ -37,4 +44,5 @@ def environment(**options: Any) -> Environment:
         }
     )
     env.filters["localtime"] = localtime
+    env.filters["shorttime"] = shorttime
     return env

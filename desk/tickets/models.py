@@ -112,7 +112,6 @@ class Ticket(models.Model):
             models.Index(fields=["sla_state", "sla_due_at"], name="ticket_sla_idx"),
             # The overview groups open tickets by these; status first keeps closed ones out of the scan.
             models.Index(fields=["status", "team", "sla_state"], name="ticket_open_team_sla_idx"),
-            models.Index(fields=["status", "assignee"], name="ticket_open_assignee_idx"),
             models.Index(fields=["resolved_at"], name="ticket_resolved_idx"),
             models.Index(fields=["closed_at"], name="ticket_closed_idx"),
         ]

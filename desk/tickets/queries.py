@@ -66,34 +66,39 @@ def overview_figures() -> dict[str, Any]:
     open_qs = Ticket.objects.filter(status__in=OPEN_STATUSES).order_by()
     team_names = dict(Team.objects.values_list("id", "name"))
     grid: dict[tuple[Any, str], dict[str, int]] = {}
-    for team_id, state, n in open_qs.values_list("team_id", "sla_state").annotate(n=Count("id")):
-        key = (team_id, team_names.get(team_id) or _("No team"))
-        grid.setdefault(key, {})[state] = n
+    by_status: dict[str, int] = {}
+    # Grouped in the index's own column order, so the database reads the index alone, unsorted.
+    rows = open_qs.values_list("status", "team_id", "sla_state").annotate(n=Count("id"))
+    for status, team_id, state, n in rows:
+        cell = grid.setdefault((team_id, team_names.get(team_id) or _("No team")), {})
+        cell[state] = cell.get(state, 0) + n
+        by_status[status] = by_status.get(status, 0) + n
     return {
         "grid": sorted(grid.items(), key=lambda item: str(item[0][1])),
         "loads": _agent_loads(open_qs),
-        "by_status": _status_counts(open_qs),
+        "by_status": _status_counts(by_status),
         "breaches": list(Event.objects.filter(verb="sla.breached").order_by("-id")[:RECENT_BREACHES]),
     }
 
 
 def _agent_loads(open_qs: QuerySet[Ticket]) -> list[Any]:
-    counts = dict(open_qs.filter(assignee__isnull=False).values_list("assignee_id").annotate(n=Count("id")))
     staff = list(
         get_user_model()
         .objects.filter(is_active=True, staff__isnull=False)
         .select_related("staff", "staff__team")
         .order_by("username")[:500]
     )
+    # assignee IN (...) walks the (assignee, status) index person by person.
+    mine = open_qs.filter(assignee__in=[u.pk for u in staff])
+    counts = dict(mine.values_list("assignee_id").annotate(n=Count("id")))
     for user in staff:
         user.open = counts.get(user.pk, 0)
     staff.sort(key=lambda u: (-u.open, u.username))
     return staff[:200]
 
 
-def _status_counts(open_qs: QuerySet[Ticket]) -> list[tuple[str, str, int]]:
+def _status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
     """Open statuses in full; resolved and closed over the last 24 hours (all time is a report)."""
-    counts = dict(open_qs.values_list("status").annotate(n=Count("id")))
     since = timezone.now() - RECENT_WINDOW
     counts[Status.RESOLVED] = Ticket.objects.filter(resolved_at__gte=since).count()
     counts[Status.CLOSED] = Ticket.objects.filter(closed_at__gte=since).count()

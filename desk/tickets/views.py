@@ -15,8 +15,10 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages import get_messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -24,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from desk.accounts.permissions import authorize, can
 from desk.core.errors import DomainError, Forbidden, NotFound
 from desk.core.models import Event
-from desk.customers.models import Channel
+from desk.customers.models import Channel, Tier
 from desk.sla.models import Metric
 from desk.tickets import services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
@@ -33,6 +35,11 @@ from desk.tickets.queries import get_ticket_for, overview_figures, tickets_visib
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
+QUEUE_FIELDS = (
+    "subject", "priority", "status", "customer_tier", "sla_state", "sla_due_at", "updated_at",
+    "customer__name", "request_type__name_zh", "request_type__name_en",
+    "assignee__username", "assignee__first_name", "assignee__last_name",
+)  # fmt: skip
 RECENT_BREACHES = 20
 BREACH_VERBS = ("sla.breached",)
 User = get_user_model()
@@ -71,7 +78,7 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
         authorize(request.user, "ticket.view_all")
     page = form.value("page") or 1
     qs = form.apply(tickets_visible_to(request.user), request.user)
-    rows = list(qs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    rows = list(_queue_columns(qs)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
     params = request.GET.copy()
     params.pop("page", None)
     return {
@@ -82,6 +89,24 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
         "has_next": len(rows) > PAGE_SIZE,
         "query": params.urlencode(),
         "tabs": _tabs(request.user),
+        "labels": _row_labels(),
+        "english": get_language().startswith("en"),
+        "ticket_url": reverse("tickets:detail", args=[0]).replace("/0/", "/{}/"),
+    }
+
+
+def _queue_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Only what the table shows: descriptions and search tokens stay in the database."""
+    return qs.select_related(None).select_related("customer", "request_type", "assignee").only(*QUEUE_FIELDS)
+
+
+def _row_labels() -> dict[str, dict[Any, str]]:
+    """Choice labels translated once per request instead of once per cell."""
+    return {
+        "priority": {value: str(label) for value, label in Priority.choices},
+        "status": {value: str(label) for value, label in Status.choices},
+        "sla": {value: str(label) for value, label in SlaState.choices},
+        "tier": {value: str(label) for value, label in Tier.choices},
     }
 
 
