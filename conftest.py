@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -28,7 +29,10 @@ def _fresh_cache(settings: Any) -> None:
     (each with its own database) must not share them through Redis. The Redis cache backend
     itself is checked in desk/core/tests/test_redis_cache.py.
     """
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Locmem caches of the same LOCATION share storage, so each test names its own.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
 
 
 @pytest.fixture(autouse=True)
