@@ -184,5 +184,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"jieba": {"level": "WARNING"}},
+    # run_huey adds its own handler to "huey"; not propagating keeps each line printed once.
+    "loggers": {"jieba": {"level": "WARNING"}, "huey": {"level": "INFO", "propagate": False}},
 }
