@@ -9,9 +9,9 @@ from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
 from desk.core.api import ERRORS, Id, PageParams, paginate
+from desk.customers.schemas import BatchOut  # one batch answer for every upsert
 from desk.orders import imports, queries, services
 from desk.orders.schemas import (
-    BatchOut,
     ImportJobOut,
     ImportJobPage,
     ImportKindIn,

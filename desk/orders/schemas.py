@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from pydantic import StringConstraints
 
-from desk.core.api import ErrorOut, Id
+from desk.core.api import Id
 from desk.orders.queries import progress_of
 
 MAX_BATCH = 500
@@ -84,22 +84,6 @@ class OrderIn(Schema):
 
 class OrderBatchIn(Schema):
     orders: list[OrderIn] = Field(..., min_length=1, max_length=MAX_BATCH)
-
-
-class RowResultOut(Schema):
-    row: int = Field(..., description="1-based position in the request")
-    external_id: str
-    action: str = Field(..., description="created, updated, unchanged or failed")
-    id: int | None
-    error: ErrorOut | None
-
-
-class BatchOut(Schema):
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    results: list[RowResultOut]
 
 
 class ItemOut(Schema):
