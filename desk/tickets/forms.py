@@ -48,7 +48,7 @@ class QueueFilterForm(forms.Form):
     def value(self, name: str) -> Any:
         return self.cleaned_data.get(name) if self.is_valid() else None
 
-    def apply(self, qs: QuerySet[Ticket], user: Any) -> QuerySet[Ticket]:
+    def apply(self, qs: QuerySet[Ticket], user: Any, *, keywords: bool = True) -> QuerySet[Ticket]:
         """Narrow an already permission-scoped queryset to the chosen tab and filters."""
         data = self.cleaned_data if self.is_valid() else {}
         qs = _tab_filter(qs, data.get("tab") or "mine", user)
@@ -67,7 +67,7 @@ class QueueFilterForm(forms.Form):
         qs = qs.filter(**{k: v for k, v in simple.items() if v})
         if data.get("tag"):
             qs = qs.filter(tags__name=data["tag"].strip())
-        if data.get("q"):
+        if keywords and data.get("q"):
             qs = search_tickets(qs, data["q"])
         if (data.get("tab") or "mine") == "breaching":
             return qs.order_by("sla_due_at", "id")

@@ -17,7 +17,7 @@ from desk.accounts.permissions import can, role_of
 from desk.core.errors import NotFound
 from desk.core.models import Event
 from desk.tickets.models import OPEN_STATUSES, Status, Ticket
-from desk.tickets.search_index import filter_by_keywords
+from desk.tickets.search_index import filter_by_keywords, newest_matching_ids
 
 
 def tickets_visible_to(user: Any) -> QuerySet[Ticket]:
@@ -32,6 +32,18 @@ def tickets_visible_to(user: Any) -> QuerySet[Ticket]:
     if team_id is not None:
         scope |= Q(team_id=team_id)
     return base.filter(scope)
+
+
+def keyword_page(qs: QuerySet[Ticket], q: str, *, offset: int, limit: int) -> QuerySet[Ticket] | None:
+    """One newest-first page of `qs` matching `q`, found by walking the index newest first.
+
+    `qs` carries every other filter but not the keywords. None where the walk does not apply;
+    then filter with `search_tickets` and slice as usual.
+    """
+    ids = newest_matching_ids(qs.order_by(), q, offset + limit)
+    if ids is None:
+        return None
+    return qs.filter(pk__in=ids[offset:]).order_by("-id")
 
 
 def get_ticket_for(user: Any, ticket_id: int | str) -> Ticket:

@@ -31,7 +31,7 @@ from desk.sla.models import Metric
 from desk.tickets import services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
 from desk.tickets.models import Attachment, CannedReply, Priority, RequestType, SlaState, Status, Ticket
-from desk.tickets.queries import get_ticket_for, overview_figures, tickets_visible_to
+from desk.tickets.queries import get_ticket_for, keyword_page, overview_figures, tickets_visible_to
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
@@ -77,8 +77,7 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
     if tab == "all":
         authorize(request.user, "ticket.view_all")
     page = form.value("page") or 1
-    qs = form.apply(tickets_visible_to(request.user), request.user)
-    rows = list(_queue_columns(qs)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    rows = _queue_page(form, request.user, tab, page)
     params = request.GET.copy()
     params.pop("page", None)
     return {
@@ -93,6 +92,18 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
         "english": get_language().startswith("en"),
         "ticket_url": reverse("tickets:detail", args=[0]).replace("/0/", "/{}/"),
     }
+
+
+def _queue_page(form: QueueFilterForm, user: Any, tab: str, page: int) -> list[Ticket]:
+    """PAGE_SIZE + 1 rows (the extra one tells whether there is a next page)."""
+    offset, q = (page - 1) * PAGE_SIZE, form.value("q")
+    if q and tab != "breaching":  # newest first: walk the keyword index newest first too
+        unsearched = form.apply(tickets_visible_to(user), user, keywords=False)
+        found = keyword_page(_queue_columns(unsearched), q, offset=offset, limit=PAGE_SIZE + 1)
+        if found is not None:
+            return list(found)
+    qs = form.apply(tickets_visible_to(user), user)
+    return list(_queue_columns(qs)[offset : offset + PAGE_SIZE + 1])
 
 
 def _queue_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:

@@ -169,3 +169,36 @@ def test_a_word_common_by_the_statistics_gives_the_same_answer(routed, agent, cu
     assert len(_found("REFUND 5")) == 1
     assert _found("refund 9") == set()
     assert len(search_ticket_ids("refund", limit=3)) == 3
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the newest-first walk is SQLite's FTS5 path")
+def test_newest_first_walk_pages_through_chunks_and_skips_filtered_rows(routed, agent, customer, monkeypatch):
+    monkeypatch.setattr(search_index, "WALK_FIRST_CHUNK", 2)
+    monkeypatch.setattr(search_index, "WALK_MAX_CHUNK", 3)
+    made = [
+        services.create_ticket(by=agent, customer=customer, subject=f"退货申请 {n}", request_type=request_type())
+        for n in range(9)
+    ]
+    for ticket in made[4:]:  # the newest five are closed: the walk must reach past them
+        services.update_ticket(ticket, by=agent, status=Status.CLOSED)
+    open_qs = Ticket.objects.filter(status__in=[Status.NEW, Status.OPEN])
+
+    ids = search_index.newest_matching_ids(open_qs, "退货", 3)
+
+    assert ids == [made[3].pk, made[2].pk, made[1].pk]
+    assert search_index.newest_matching_ids(open_qs, "退货", 10) == [t.pk for t in reversed(made[:4])]
+    assert search_index.newest_matching_ids(open_qs, "不存在的词", 3) == []
+
+
+def test_queue_search_finds_old_open_tickets_behind_newer_closed_ones(routed, agent, customer, client):
+    old = services.create_ticket(by=agent, customer=customer, subject="退货 旧工单", request_type=request_type())
+    for n in range(3):
+        newer = services.create_ticket(by=agent, customer=customer, subject=f"退货 {n}", request_type=request_type())
+        services.update_ticket(newer, by=agent, status=Status.CLOSED)
+    client.force_login(agent)
+
+    page = client.get("/", {"tab": "mine", "q": "退货"})
+
+    assert page.status_code == 200
+    assert old.number in page.content.decode()
+    assert page.content.decode().count('data-testid="status"') == 1
