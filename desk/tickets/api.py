@@ -133,7 +133,7 @@ def _customer(request: AuthedRequest, payload: TicketIn) -> Customer:
     """An existing customer by id, or the one behind a channel identity (created when new)."""
     who = payload.customer
     if payload.customer_id is not None and who is None:
-        return customer_queries.get_customer_for(request.auth, payload.customer_id)
+        return customer_queries.get_customer_for(request.auth, payload.customer_id, details=False)
     if who is not None and payload.customer_id is None:
         return customer_services.resolve_customer(who.channel, who.value, name=who.name, by=request.auth)
     raise ValidationFailed(_("Give exactly one of customer_id or customer."), code="invalid", field="customer")

@@ -111,28 +111,30 @@ def create_ticket(
     if not subject:
         raise ValidationFailed(_("A ticket needs a subject."), code="ticket.no_subject", field="subject")
     _check_order(customer, order, order_items)
+    now = timezone.now()
+    ticket = Ticket(
+        subject=subject[:200],
+        description=description,
+        request_type=request_type,
+        priority=priority or Priority.NORMAL,
+        channel=channel,
+        customer=customer,
+        customer_tier=customer.tier,
+        order=order,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_at=now,
+        updated_at=now,
+        search_text=search_text_for(subject, description),
+    )
+    # Routing and assignment only read, so they run before the write transaction: on SQLite
+    # the one writer's lock is then held for the inserts alone.
+    rule = routing.route(ticket)
+    if rule is not None:
+        ticket.team = rule.team
+        if rule.set_priority and priority is None:
+            ticket.priority = rule.set_priority
+    ticket.assignee = routing.pick_assignee(ticket.team, ticket)
     with transaction.atomic():
-        now = timezone.now()
-        ticket = Ticket(
-            subject=subject[:200],
-            description=description,
-            request_type=request_type,
-            priority=priority or Priority.NORMAL,
-            channel=channel,
-            customer=customer,
-            customer_tier=customer.tier,
-            order=order,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
-            created_at=now,
-            updated_at=now,
-            search_text=search_text_for(subject, description),
-        )
-        rule = routing.route(ticket)
-        if rule is not None:
-            ticket.team = rule.team
-            if rule.set_priority and priority is None:
-                ticket.priority = rule.set_priority
-        ticket.assignee = routing.pick_assignee(ticket.team, ticket)
         ticket.save()
         if order_items:
             ticket.order_items.set(order_items)
