@@ -359,7 +359,7 @@ def suspend_search_index() -> None:
             for name in search_index.SQLITE_TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
         elif connection.vendor == "postgresql":
-            cursor.execute("DROP INDEX IF EXISTS ticket_search_gin")
+            cursor.execute("DROP INDEX IF EXISTS ticket_search_vector_gin")
 
 
 def resume_search_index() -> None:
