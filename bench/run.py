@@ -184,7 +184,7 @@ def summary(r: Result) -> str:
 
 
 def _lua_string(text: str) -> str:
-    """JSON's escapes for quotes, backslashes and newlines are Lua's too; \\uXXXX is not, so keep UTF-8."""
+    """JSON's escapes for quotes, backslashes and newlines are Lua's too; \\u escapes are not, so keep UTF-8."""
     return json.dumps(text, ensure_ascii=False)
 
 
