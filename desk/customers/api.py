@@ -47,4 +47,4 @@ def get_customer(request: HttpRequest, customer_id: Id) -> Any:
 def customer_timeline(request: HttpRequest, customer_id: Id, params: Query[TimelineParams]) -> Any:
     """Everything about the customer (tickets, orders, profile changes), newest first."""
     customer = queries.get_customer_for(request.auth, customer_id)
-    return [event_out(e) for e in queries.customer_timeline(customer, params.limit)]
+    return [event_out(e) for e in queries.customer_timeline(customer, params.limit, user=request.auth)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from desk.accounts.permissions import can
 from desk.core.errors import NotFound
@@ -177,9 +177,19 @@ def search_customers(
     return qs
 
 
-def customer_timeline(customer: Customer, limit: int = 50) -> list[Event]:
-    """Everything that happened about this customer, newest first (tickets, orders, profile)."""
-    return list(Event.objects.filter(customer_id=customer.pk).select_related("actor").order_by("-id")[:limit])
+def customer_timeline(customer: Customer, limit: int = 50, *, user: Any = None) -> list[Event]:
+    """Everything that happened about this customer, newest first (tickets, orders, profile).
+
+    With `user`, events of tickets that user may not open are left out, so the timeline does not
+    tell what another team's tickets are about. Without it (internal use) nothing is left out.
+    """
+    events = Event.objects.filter(customer_id=customer.pk)
+    if user is not None and not can(user, "ticket.view_all"):
+        from desk.tickets.queries import tickets_visible_to  # tickets build on customers
+
+        visible = tickets_visible_to(user).filter(customer=customer).values("id")
+        events = events.filter(Q(ticket_id__isnull=True) | Q(ticket_id__in=Subquery(visible)))
+    return list(events.select_related("actor").order_by("-id")[:limit])
 
 
 # --- Customer 360 ----------------------------------------------------------------------------------
@@ -210,7 +220,7 @@ def customer_360(customer: Customer, user: Any, *, orders: int = 5, tickets: int
         profile=present_customer(customer, user),
         orders=[order_queries.present_order(o, user) for o in recent_orders[:orders]],
         tickets=list(visible_tickets[:tickets]),
-        timeline=customer_timeline(customer, events),
+        timeline=customer_timeline(customer, events, user=user),
         order_count=recent_orders.count(),
         ticket_count=visible_tickets.count(),
     )

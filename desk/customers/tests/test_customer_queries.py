@@ -20,7 +20,7 @@ from desk.customers.queries import (
 from desk.customers.services import add_identity, resolve_customer, update_customer
 from desk.orders.services import record_shipment_event, upsert_order
 from desk.tickets.models import RequestType
-from desk.tickets.services import create_ticket
+from desk.tickets.services import assign_ticket, create_ticket
 
 
 @pytest.mark.parametrize(
@@ -164,3 +164,19 @@ def test_customer_360_only_lists_tickets_the_user_may_see(agent, outsider, analy
 
     assert customer_360(customer, outsider).tickets == []
     assert customer_360(customer, analyst).tickets == [ticket]
+
+
+def test_the_timeline_leaves_out_tickets_the_user_may_not_open(agent, outsider, analyst, admin_user):
+    customer = make_customer()
+    update_customer(customer, by=admin_user, tier="vip")
+    quality = RequestType.objects.get(code="product_quality")
+    ticket = create_ticket(by=agent, customer=customer, subject="坏了", request_type=quality)
+    assign_ticket(ticket, agent, by=agent)  # the agent takes it; the outsider's team never had it
+
+    seen_by_outsider = customer_timeline(customer, user=outsider)
+    seen_by_agent = customer_timeline(customer, user=agent)
+
+    assert all(e.ticket_id != ticket.pk for e in seen_by_outsider)
+    assert [e.verb for e in seen_by_outsider] == ["customer.updated"]  # the profile's own history stays
+    assert ticket.pk in {e.ticket_id for e in seen_by_agent}
+    assert ticket.pk in {e.ticket_id for e in customer_360(customer, analyst).timeline}  # view_all sees it
