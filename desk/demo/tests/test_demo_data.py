@@ -4,7 +4,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from desk.accounts.models import Role, StaffProfile
+from desk.accounts.models import Role, StaffProfile, Team
 from desk.core.models import Event
 from desk.customers.models import Customer
 from desk.orders.models import Order, Shipment
@@ -28,6 +28,12 @@ def test_demo_data_loads_a_full_shop_once(db):
     assert Customer.objects.count() == 50
     assert Order.objects.count() == 200
     assert Shipment.objects.exists()
+    assert not Order.objects.filter(shipping_address="").exists()  # the 360 panel shows where it went
+    vip_tickets = Ticket.objects.exclude(customer_tier="regular")
+    assert vip_tickets.exists()
+    vip_team = Team.objects.get(code="vip").pk
+    created = Event.objects.filter(verb="ticket.created", ticket_id__in=vip_tickets.values("id"))
+    assert {e.after["team"] for e in created} == {vip_team}  # routed by tier (breaches may move them up later)
     assert Ticket.objects.count() == 100
     assert set(Ticket.objects.values_list("status", flat=True)) == set(Status.values)
     assert Ticket.objects.filter(subject__contains="耳机").exists()

@@ -186,7 +186,7 @@ class Command(BaseCommand):
             if not english and i % 3 == 0:
                 add_identity(customer, Channel.WECHAT, f"wx_openid_{i:04d}", by=admin)
             tier = Tier.SVIP if i in (0, 41) else Tier.VIP if i % 9 == 4 else Tier.REGULAR
-            update_customer(
+            customer = update_customer(
                 customer,
                 by=admin,
                 tier=tier,
@@ -260,6 +260,9 @@ class Command(BaseCommand):
                 "total_amount": str(total),
                 "shipping_fee": "0.00",
                 "payment_method": self.rng.choice(["alipay", "wechat_pay"]),
+                "recipient_name": customer.name,
+                "recipient_phone": customer.phone,
+                "shipping_address": customer.address,
                 "items": items,
                 "shipments": shipments,
             }
