@@ -98,3 +98,36 @@ def customer(db: Any) -> Any:
 @pytest.fixture
 def order(customer: Any) -> Any:
     return make_order(customer, items=2)
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Any:
+    """A real SMTP server (aiosmtpd) on a free port, with Django's SMTP backend pointed at it.
+
+    Yields the list of received messages (`email.message.EmailMessage`), filled as mail arrives.
+    """
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Inbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
+            received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    settings.EMAIL_USE_TLS = False
+    try:
+        yield received
+    finally:
+        controller.stop()

@@ -101,6 +101,9 @@ def prepare(args: argparse.Namespace, env: dict[str, str], info_path: Path) -> N
     run_step("migrate", [PYTHON, "manage.py", "migrate", "--skip-checks", "-v0"], env)
     load = [PYTHON, "bench/load.py", "--tickets", str(args.tickets), "--json", str(info_path)]
     run_step(f"load {args.tickets:,} tickets", load, env)
+    cases = [PYTHON, "bench/cases_load.py", "--cases", str(args.tickets), "--into-existing",
+             "--database-url", args.database_url]  # fmt: skip
+    run_step(f"load {args.tickets:,} after-sales cases", cases, env)
     run_step(f"floor {args.tickets:,} rows", [PYTHON, "-m", "bench.floor", "--rows", str(args.tickets)], env)
 
 
@@ -145,6 +148,9 @@ _LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTI
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
+WARM_UP_REQUESTS = 10
+
+
 def drive(target: Target, port: int, args: argparse.Namespace, scratch: Path) -> Result:
     result = Result(target)
     status = http_request(port, target.method, target.path, target.body, target.headers)
@@ -154,6 +160,9 @@ def drive(target: Target, port: int, args: argparse.Namespace, scratch: Path) ->
     if status >= 400:
         result.note = f"not available (HTTP {status})"
         return result
+    if target.method == "GET":  # warm both gunicorn workers (templates, caches) before measuring
+        for _ in range(WARM_UP_REQUESTS):
+            http_request(port, target.method, target.path, target.body, target.headers)
     script = scratch / f"{abs(hash(target.name))}.lua"
     script.write_text(_lua(target), encoding="utf-8")
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
@@ -289,6 +298,23 @@ def targets(info: dict[str, Any], cookie: str) -> list[Target]:
             "search order no. (rare)", "desk", f"/?tab=all&status=any&q=so{info['first_order']:09d}", headers=page
         ),  # fmt: skip
         Target("overview", "desk", "/overview/", headers=page, count_queries=True),
+        *case_targets(info, page),
+    ]
+
+
+def case_targets(info: dict[str, Any], page: dict[str, str]) -> list[Target]:
+    """The staff case list and an open case's page, when the database has cases (bench/cases_load.py)."""
+    from django.db.models import Max
+
+    from desk.cases.models import AfterSalesCase
+
+    newest = AfterSalesCase.objects.aggregate(m=Max("pk"))["m"]
+    if newest is None:
+        return []
+    number = AfterSalesCase(pk=newest - 3).number  # an open one, in the newest block
+    return [
+        Target("case list", "desk", "/cases/", headers=page, count_queries=True),
+        Target("case page", "desk", f"/cases/{number}/", headers=page, count_queries=True),
     ]
 
 

@@ -11,6 +11,8 @@ from ninja import NinjaAPI
 from desk.accounts.api import api_auth
 from desk.accounts.api import router as tokens_router
 from desk.accounts.api_audit import router as events_router
+from desk.cases.api import router as cases_router
+from desk.cases.api_workflows import router as case_workflows_router
 from desk.core import api as core_api
 from desk.customers.api import router as customers_router
 from desk.orders.api import imports_router
@@ -39,3 +41,5 @@ api.add_router("", tokens_router)
 api.add_router("/customers", customers_router)
 api.add_router("/orders", orders_router)
 api.add_router("/imports", imports_router)
+api.add_router("/cases", cases_router)
+api.add_router("/cases", case_workflows_router)  # exchange, repair, compensation, disputes ...

@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("desk.accounts.urls")),
     path("customers/", include("desk.customers.urls")),
     path("imports/", include("desk.orders.urls")),
+    path("cases/", include("desk.cases.urls")),
+    path("portal/", include("desk.portal.urls")),
     path("", include("desk.tickets.urls")),
 ]
 

@@ -1,15 +1,42 @@
-"""Load the staff profile with the user: every page needs the role, so one query instead of two."""
+"""Load the staff profile with the user: every page needs the role, so one query instead of two.
+
+With a shared cache (settings.DESK_SHARED_CACHE, i.e. Redis) the user and profile are read from
+the cache, keyed by user id, and dropped whenever either row is saved or deleted: no query at all.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+
+USER_CACHE_KEY = "desk:user:v1:{pk}"
+USER_CACHE_SECONDS = 300
 
 
 class StaffBackend(ModelBackend):
     def get_user(self, user_id: Any) -> Any:
-        User = get_user_model()
-        user = User._default_manager.select_related("staff").filter(pk=user_id).first()
+        if getattr(settings, "DESK_SHARED_CACHE", False):
+            key = USER_CACHE_KEY.format(pk=user_id)
+            user = cache.get(key)
+            if user is None:
+                user = _load_user(user_id)
+                if user is not None:
+                    cache.set(key, user, USER_CACHE_SECONDS)
+        else:
+            user = _load_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def _load_user(user_id: Any) -> Any:
+    return get_user_model()._default_manager.select_related("staff").filter(pk=user_id).first()
+
+
+def forget_user(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Signal receiver for saved or deleted users and staff profiles (connected in AccountsConfig.ready)."""
+    pk = getattr(instance, "user_id", None) if sender is not get_user_model() else instance.pk
+    if pk is not None:
+        cache.delete(USER_CACHE_KEY.format(pk=pk))

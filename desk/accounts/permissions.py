@@ -43,9 +43,13 @@ ACTIONS = {
     "case.policy_exception": "Approve a request the return policy refuses, with a stated reason",
     "case.inspect": "Receive and inspect returned goods",
     "refund.execute": "Send refunds to the payment provider and mark manual refunds paid",
+    "case.diagnose": "Diagnose and repair units sent in for repair (tech support)",
+    "stock.manage": "Receive stock and ship exchange replacements and reshipped parts",
+    "case.dispute": "Open and mediate minor disputes, and hand them to legal",
+    "case.legal": "Handle major (legal) disputes and record arbitration",
 }
 _CASE_DESK = ["case.create", "case.handle"]
-_CASE_LEAD = [*_CASE_DESK, "case.policy_exception"]
+_CASE_LEAD = [*_CASE_DESK, "case.policy_exception", "case.dispute"]
 
 _DESK = ["ticket.create", "ticket.reply", "ticket.note", "ticket.update", "customer.view"]
 _BACK_OFFICE = ["ticket.reply", "ticket.note", "ticket.update", "customer.view"]
@@ -71,7 +75,9 @@ DEFAULT_GRANTS: dict[str, Sequence[tuple[str, Decimal | None]]] = {
         ("compensation.approve", Decimal("200")),
         ("case.approve", Decimal("2000")),
     ],
-    Role.SUPERVISOR: [(a, None) for a in [*_LEAD, "audit.view", *_CASE_LEAD, "case.inspect"]]
+    Role.SUPERVISOR: [
+        (a, None) for a in [*_LEAD, "audit.view", *_CASE_LEAD, "case.inspect", "case.diagnose", "stock.manage"]
+    ]
     + [
         ("refund.approve", Decimal("10000")),
         ("compensation.approve", Decimal("1000")),
@@ -79,14 +85,27 @@ DEFAULT_GRANTS: dict[str, Sequence[tuple[str, Decimal | None]]] = {
     ],
     Role.MANAGER: [
         (a, None)
-        for a in [*_LEAD, "audit.view", "order.import", "config.manage", *_CASE_LEAD, "case.inspect", "refund.execute"]
+        for a in [
+            *_LEAD,
+            "audit.view",
+            "order.import",
+            "config.manage",
+            *_CASE_LEAD,
+            "case.inspect",
+            "case.diagnose",
+            "stock.manage",
+            "refund.execute",
+            "case.legal",
+        ]
     ]
     + [("refund.approve", None), ("compensation.approve", None), ("case.approve", None)],
     Role.QUALITY: [(a, None) for a in ["ticket.view_all", "ticket.note", "customer.view", "overview.view"]],
-    Role.WAREHOUSE: [(a, None) for a in [*_BACK_OFFICE, "case.inspect"]],
+    Role.WAREHOUSE: [(a, None) for a in [*_BACK_OFFICE, "case.inspect", "stock.manage"]],
     Role.LOGISTICS: [(a, None) for a in [*_BACK_OFFICE, "customer.view_pii"]],
-    Role.TECH_SUPPORT: [(a, None) for a in _BACK_OFFICE],
-    Role.LEGAL: [(a, None) for a in [*_BACK_OFFICE, "ticket.view_all", "customer.view_pii", "audit.view"]],
+    Role.TECH_SUPPORT: [(a, None) for a in [*_BACK_OFFICE, "case.diagnose"]],
+    Role.LEGAL: [
+        (a, None) for a in [*_BACK_OFFICE, "ticket.view_all", "customer.view_pii", "audit.view", "case.legal"]
+    ],
     Role.ANALYST: [(a, None) for a in ["ticket.view_all", "customer.view", "overview.view"]],
     Role.ADMIN: [(a, None) for a in ACTIONS],
     Role.INTEGRATION: [

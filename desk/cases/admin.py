@@ -5,7 +5,21 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from desk.cases.models import AfterSalesCase, PolicyVersion, ProductRule, Refund, RefundLedgerEntry, ReturnPolicy
+from desk.cases.models import (
+    AfterSalesCase,
+    CompensationGrant,
+    CompensationKind,
+    PolicyVersion,
+    ProductRule,
+    Refund,
+    RefundLedgerEntry,
+    RepairJob,
+    ReplacementShipment,
+    ReturnPolicy,
+    ShippingInsuranceClaim,
+    Stock,
+    StockMovement,
+)
 
 
 class PolicyVersionInline(admin.StackedInline):
@@ -55,3 +69,52 @@ class RefundAdmin(ReadOnly):
     list_display = ("refund_number", "amount", "provider", "status", "attempts", "created_at")
     list_filter = ("status", "provider")
     inlines = (LedgerInline,)
+
+
+@admin.register(CompensationKind)
+class CompensationKindAdmin(admin.ModelAdmin):
+    """The compensation catalogue: rename, revalue (`unit_value` feeds approval limits) or switch off a kind."""
+
+    list_display = ("code", "name", "unit", "unit_value", "pays_money", "active", "position")
+    list_editable = ("active", "position")
+
+
+@admin.register(CompensationGrant)
+class CompensationGrantAdmin(ReadOnly):
+    list_display = ("payout_number", "case", "kind", "amount", "status", "source", "created_at")
+    list_filter = ("status", "kind", "source")
+
+
+@admin.register(ShippingInsuranceClaim)
+class ShippingInsuranceClaimAdmin(ReadOnly):
+    list_display = ("case", "order", "payment_reference", "amount", "status", "filed_at")
+    list_filter = ("status",)
+
+
+@admin.register(RepairJob)
+class RepairJobAdmin(ReadOnly):
+    list_display = ("case", "serial_number", "service_mode", "in_warranty", "result")
+    list_filter = ("service_mode", "in_warranty", "result")
+    search_fields = ("serial_number",)
+
+
+class StockMovementInline(admin.TabularInline):
+    model = StockMovement
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Stock)
+class StockAdmin(ReadOnly):
+    """Stock changes through `services_exchange.restock_sku` and case steps only, so each has a ledger line."""
+
+    list_display = ("sku", "model", "spec", "on_hand", "reserved", "returned_a", "returned_b", "returned_c")
+    search_fields = ("sku", "model")
+    inlines = (StockMovementInline,)
+
+
+@admin.register(ReplacementShipment)
+class ReplacementShipmentAdmin(ReadOnly):
+    list_display = ("case", "purpose", "sku", "quantity", "status", "carrier", "tracking_number", "shipped_at")
+    list_filter = ("purpose", "status")
+    search_fields = ("sku", "tracking_number")

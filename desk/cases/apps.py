@@ -5,3 +5,14 @@ class CasesConfig(AppConfig):
     name = "desk.cases"
     label = "cases"
     verbose_name = "After-sales cases"
+
+    def ready(self) -> None:
+        from desk.cases.notices import write_notices
+        from desk.cases.webhook_payload import case_payload
+        from desk.core.events import on_event_written
+        from desk.webhooks.services import describe_subject
+
+        # The customer's notice of a case step commits with the step's event (an outbox).
+        on_event_written(write_notices)
+        # Webhook bodies of case.* events carry the case's number, type, order, amounts and refund.
+        describe_subject("aftersalescase", case_payload)

@@ -29,3 +29,37 @@ class OverRefund(Conflict):
 
 class RefundConflict(Conflict):
     code = "refund.conflict"
+
+
+class InsufficientStock(Conflict):
+    """Not enough sellable stock of a SKU for a replacement or reship (after existing reservations)."""
+
+    code = "stock.insufficient"
+
+
+class BadEvidence(ValidationFailed):
+    """An evidence file of the wrong type or size."""
+
+    code = "case.bad_evidence"
+
+
+class EvidenceLocked(Conflict):
+    """A dispute locked the case's evidence: nothing may be withdrawn or changed any more."""
+
+    code = "case.evidence_locked"
+
+
+class ConfirmationRequired(ValidationFailed):
+    """A solution with fees or a process change needs the customer's written confirmation."""
+
+    code = "case.confirmation_required"
+
+
+class ProposalClosed(Conflict):
+    """The proposal was already answered, replaced or expired."""
+
+    code = "case.proposal_closed"
+
+
+class DisputeConflict(Conflict):
+    code = "case.dispute_conflict"

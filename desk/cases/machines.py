@@ -12,7 +12,7 @@ from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from desk.cases.errors import IllegalTransition
-from desk.cases.models import AfterSalesCase, CaseState, CaseType
+from desk.cases.models import AfterSalesCase, CaseState, CaseType, ExchangeMode
 
 S = CaseState
 
@@ -63,9 +63,137 @@ class ReturnRefundMachine(StateMachine):
     withdraw = requested.to(closed) | approved.to(closed) | awaiting_return.to(closed)
 
 
+class RepairMachine(StateMachine):
+    """维修: approve → service arranged → diagnosis (24 h) → [fee quote accepted] → repair → result → sent back.
+
+    A unit that cannot be repaired stays with the shop: the case completes from `repaired` and the
+    customer is offered a refund or an exchange.
+    """
+
+    requested = State(initial=True, value=S.REQUESTED.value)
+    approved = State(value=S.APPROVED.value)
+    rejected = State(value=S.REJECTED.value)
+    scheduled = State(value=S.SCHEDULED.value)
+    diagnosing = State(value=S.DIAGNOSING.value)
+    quoted = State(value=S.QUOTED.value)
+    repairing = State(value=S.REPAIRING.value)
+    repaired = State(value=S.REPAIRED.value)
+    shipped_back = State(value=S.SHIPPED_BACK.value)
+    completed = State(final=True, value=S.COMPLETED.value)
+    closed = State(final=True, value=S.CLOSED.value)
+
+    approve = requested.to(approved)
+    reject = requested.to(rejected)
+    arrange_service = approved.to(scheduled)
+    start_diagnosis = scheduled.to(diagnosing)
+    diagnose = diagnosing.to(repairing)
+    quote_fee = diagnosing.to(quoted)
+    accept_fee = quoted.to(repairing)
+    decline_fee = quoted.to(repaired)  # nothing is repaired; the unit goes back as it came
+    record_result = repairing.to(repaired)
+    ship_back = repaired.to(shipped_back)
+    complete = shipped_back.to(completed) | repaired.to(completed)
+    close = rejected.to(closed)
+    withdraw = requested.to(closed) | approved.to(closed) | scheduled.to(closed)
+
+
+class GuidanceMachine(StateMachine):
+    """Technical guidance: instructions given (again if needed) → resolved, or converted into a repair or return."""
+
+    requested = State(initial=True, value=S.REQUESTED.value)
+    guided = State(value=S.GUIDED.value)
+    resolved = State(final=True, value=S.RESOLVED.value)
+    closed = State(final=True, value=S.CLOSED.value)
+
+    give_guidance = requested.to(guided) | guided.to(guided)
+    resolve = guided.to(resolved)
+    convert = requested.to(closed) | guided.to(closed)
+    withdraw = requested.to(closed) | guided.to(closed)
+
+
+class CompensationMachine(StateMachine):
+    """Compensation on its own: a grant approved → every grant issued (completed), or rejected / withdrawn."""
+
+    requested = State(initial=True, value=S.REQUESTED.value)
+    approved = State(value=S.APPROVED.value)
+    rejected = State(value=S.REJECTED.value)
+    completed = State(final=True, value=S.COMPLETED.value)
+    closed = State(final=True, value=S.CLOSED.value)
+
+    approve = requested.to(approved)
+    reject = requested.to(rejected)
+    complete = approved.to(completed)
+    close = rejected.to(closed)
+    withdraw = requested.to(closed) | approved.to(closed)
+
+
+class ExchangeMachine(StateMachine):
+    """换货, two modes chosen when the replacement is reserved (`case.exchange_mode`).
+
+    Return first: reserve → instructions → customer ships → received → inspected → replacement shipped
+    → completed (once delivered). Ship first (先发后退): reserve → replacement shipped → customer ships
+    the return (by `return_due_at`) → received → inspected → completed. The mode guards pick the path.
+    """
+
+    requested = State(initial=True, value=S.REQUESTED.value)
+    approved = State(value=S.APPROVED.value)
+    rejected = State(value=S.REJECTED.value)
+    replacement_reserved = State(value=S.REPLACEMENT_RESERVED.value)
+    awaiting_return = State(value=S.AWAITING_RETURN.value)
+    returning = State(value=S.RETURNING.value)
+    received = State(value=S.RECEIVED.value)
+    inspected = State(value=S.INSPECTED.value)
+    replacement_shipped = State(value=S.REPLACEMENT_SHIPPED.value)
+    completed = State(final=True, value=S.COMPLETED.value)
+    closed = State(final=True, value=S.CLOSED.value)
+
+    approve = requested.to(approved)
+    reject = requested.to(rejected) | inspected.to(rejected)  # refused, or the return failed inspection
+    reserve = approved.to(replacement_reserved)
+    send_instructions = replacement_reserved.to(awaiting_return, unless="ship_first")
+    ship_return = awaiting_return.to(returning) | replacement_shipped.to(returning, cond="ship_first")
+    receive = returning.to(received)
+    inspect = received.to(inspected)
+    ship_replacement = inspected.to(replacement_shipped, unless="ship_first") | replacement_reserved.to(
+        replacement_shipped, cond="ship_first"
+    )
+    complete = replacement_shipped.to(completed, unless="ship_first") | inspected.to(completed, cond="ship_first")
+    close = rejected.to(closed)
+    expire = awaiting_return.to(closed)  # the customer never shipped the return
+    withdraw = requested.to(closed) | approved.to(closed) | replacement_reserved.to(closed) | awaiting_return.to(closed)
+
+    def ship_first(self) -> bool:
+        return bool(getattr(self.model, "exchange_mode", "") == ExchangeMode.SHIP_FIRST)
+
+
+class ReshipMachine(StateMachine):
+    """补寄: approve → parts reserved → shipped (tracked) → completed once delivered."""
+
+    requested = State(initial=True, value=S.REQUESTED.value)
+    approved = State(value=S.APPROVED.value)
+    rejected = State(value=S.REJECTED.value)
+    replacement_reserved = State(value=S.REPLACEMENT_RESERVED.value)
+    replacement_shipped = State(value=S.REPLACEMENT_SHIPPED.value)
+    completed = State(final=True, value=S.COMPLETED.value)
+    closed = State(final=True, value=S.CLOSED.value)
+
+    approve = requested.to(approved)
+    reject = requested.to(rejected)
+    reserve = approved.to(replacement_reserved)
+    ship_replacement = replacement_reserved.to(replacement_shipped)
+    complete = replacement_shipped.to(completed)
+    close = rejected.to(closed)
+    withdraw = requested.to(closed) | approved.to(closed) | replacement_reserved.to(closed)
+
+
 MACHINES: dict[str, type[StateMachine]] = {
     CaseType.REFUND_ONLY: RefundOnlyMachine,
     CaseType.RETURN_REFUND: ReturnRefundMachine,
+    CaseType.REPAIR: RepairMachine,
+    CaseType.GUIDANCE: GuidanceMachine,
+    CaseType.COMPENSATION: CompensationMachine,
+    CaseType.EXCHANGE: ExchangeMachine,
+    CaseType.RESHIP: ReshipMachine,
 }
 
 
@@ -97,4 +225,4 @@ def allowed_events(case: AfterSalesCase) -> list[str]:
     """The next steps the workflow allows from the case's state (for pages and the API)."""
     if case.case_type not in MACHINES:
         return []
-    return sorted({e.id for e in machine_for(case).allowed_events})
+    return sorted({e.id for e in machine_for(case).enabled_events()})  # mode guards (exchange) included

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from desk.customers.models import Customer
+from desk.customers.models import Customer, Tier
 from desk.orders.models import Order, OrderItem, Storefront
 
 CASE_PREFIX = "AS"
@@ -36,9 +36,27 @@ class CaseState(models.TextChoices):
     REFUNDING = "refunding", _("Refund in progress")
     REFUNDED = "refunded", _("Refunded")
     CLOSED = "closed", _("Closed")
+    # Repair (维修), technical guidance and compensation.
+    SCHEDULED = "scheduled", _("Service arranged (mail-in or visit)")
+    DIAGNOSING = "diagnosing", _("Tech support diagnosing")
+    QUOTED = "quoted", _("Repair fee quoted, waiting for the customer")
+    REPAIRING = "repairing", _("Being repaired")
+    REPAIRED = "repaired", _("Repair result recorded")
+    SHIPPED_BACK = "shipped_back", _("Sent back to the customer")
+    GUIDED = "guided", _("Guidance given, waiting for the customer")
+    RESOLVED = "resolved", _("Resolved")
+    COMPLETED = "completed", _("Completed")
+    # Exchange (换货) and reship (补寄).
+    REPLACEMENT_RESERVED = "replacement_reserved", _("Replacement reserved in stock")
+    REPLACEMENT_SHIPPED = "replacement_shipped", _("Replacement shipped")
 
 
-OPEN_CASE_STATES = [s for s in CaseState if s not in (CaseState.CLOSED,)]
+# Final states. Resolved guidance and completed repair or compensation cases kept no goods and refunded
+# nothing, so their items may be claimed again (a later return or repair of the same unit).
+RELEASED_CASE_STATES = [CaseState.RESOLVED, CaseState.COMPLETED]
+RELEASING_CASE_TYPES = ["repair", "guidance", "compensation"]
+FINISHED_CASE_STATES = [CaseState.CLOSED, CaseState.RESOLVED, CaseState.COMPLETED]
+OPEN_CASE_STATES = [s for s in CaseState if s not in FINISHED_CASE_STATES]
 
 
 class Reason(models.TextChoices):
@@ -57,6 +75,11 @@ class Grade(models.TextChoices):
     B = "B", _("B: refurbish")
     C = "C", _("C: scrap")
     SUPPLIER = "supplier", _("Return to supplier")
+
+
+class ExchangeMode(models.TextChoices):
+    RETURN_FIRST = "return_first", _("Return first, then ship the replacement")
+    SHIP_FIRST = "ship_first", _("Ship the replacement first (先发后退)")
 
 
 class Exclusion(models.TextChoices):
@@ -135,6 +158,10 @@ def _statutory() -> list[str]:
     return [str(e) for e in STATUTORY_EXCLUSIONS]
 
 
+def _ship_first_tiers() -> list[str]:
+    return [str(Tier.VIP), str(Tier.SVIP)]
+
+
 class PolicyVersion(models.Model):
     """One edition of a policy's rules. A case keeps the version in force when it was opened."""
 
@@ -164,6 +191,11 @@ class PolicyVersion(models.Model):
     auto_approve_max_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     customer_ship_days = models.PositiveIntegerField(default=7)
     shop_receive_days = models.PositiveIntegerField(default=10)
+    inspect_within_hours = models.PositiveIntegerField(default=48)  # warehouse inspects a received return
+    # Exchange: ship the replacement before the return arrives (先发后退) only for these customer tiers
+    # (empty: never), and the days the customer then has to ship the return.
+    ship_first_exchange_tiers = models.JSONField(default=_ship_first_tiers, blank=True)
+    ship_first_return_days = models.PositiveSmallIntegerField(default=7)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["policy", "version"], name="policy_version_unique")]
@@ -213,12 +245,20 @@ class AfterSalesCase(models.Model):
     ship_due_at = models.DateTimeField(null=True, blank=True)  # customer must ship the return
     receive_due_at = models.DateTimeField(null=True, blank=True)  # shop must confirm receipt
     refund_due_at = models.DateTimeField(null=True, blank=True)  # refund due after receipt
+    inspect_due_at = models.DateTimeField(null=True, blank=True)  # warehouse must inspect the received return
+    # Exchange: how the replacement goes out, and (ship first) by when the customer must send the return.
+    exchange_mode = models.CharField(max_length=12, choices=ExchangeMode.choices, blank=True)
+    return_due_at = models.DateTimeField(null=True, blank=True)
+    diagnosis_due_at = models.DateTimeField(null=True, blank=True)  # tech support's 24 h diagnosis (repair)
 
     class Meta:
         indexes = [
             models.Index(fields=["state", "answer_due_at"], name="case_answer_due_idx"),
             models.Index(fields=["state", "ship_due_at"], name="case_ship_due_idx"),
             models.Index(fields=["state", "receive_due_at"], name="case_receive_due_idx"),
+            models.Index(fields=["state", "refund_due_at"], name="case_refund_due_idx"),  # the overdue filter
+            models.Index(fields=["state", "diagnosis_due_at"], name="case_diagnosis_due_idx"),
+            models.Index(fields=["state", "inspect_due_at"], name="case_inspect_due_idx"),
             models.Index(fields=["customer", "-created_at"], name="case_customer_idx"),
         ]
 
@@ -268,6 +308,10 @@ class Refund(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        # Finance's page lists refunds by status, newest first.
+        indexes = [models.Index(fields=["status", "-id"], name="refund_status_idx")]
+
     def __str__(self) -> str:
         return self.refund_number
 
@@ -302,3 +346,326 @@ class SimulatedPayout(models.Model):
     payment_reference = models.CharField(max_length=100, blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+# --- Repair (维修) ------------------------------------------------------------------------------
+class ServiceMode(models.TextChoices):
+    MAIL_IN = "mail_in", _("Mail-in (寄修)")
+    ON_SITE = "on_site", _("On-site visit (上门维修)")
+
+
+class RepairResult(models.TextChoices):
+    REPAIRED = "repaired", _("Repaired")
+    REPLACED = "replaced", _("Replaced with a new unit")
+    CANNOT_REPAIR = "cannot_repair", _("Cannot be repaired")
+    UNREPAIRED = "unrepaired", _("Returned unrepaired (fee declined)")
+
+
+class RepairOffer(models.TextChoices):
+    """What the shop offers when the unit cannot be repaired."""
+
+    REFUND = "refund", _("Refund")
+    EXCHANGE = "exchange", _("Exchange")
+
+
+class RepairJob(models.Model):
+    """The repair side of a repair case: unit, warranty verdict, service, diagnosis, result, shipment back."""
+
+    case = models.OneToOneField(AfterSalesCase, on_delete=models.CASCADE, related_name="repair")
+    serial_number = models.CharField(max_length=64, db_index=True)
+    service_mode = models.CharField(max_length=10, choices=ServiceMode.choices)
+    in_warranty = models.BooleanField(default=False)
+    warranty_rule = models.CharField(max_length=30)  # a warranty.RULES code, rendered in the reader's language
+    warranty_params = models.JSONField(default=dict, blank=True)
+    warranty_ends = models.DateTimeField(null=True, blank=True)
+    # Mail-in: where the customer sends the unit and the parcel; on-site: when and where the technician goes.
+    service_address = models.CharField(max_length=300, blank=True)
+    appointment_at = models.DateTimeField(null=True, blank=True)
+    inbound_carrier = models.CharField(max_length=50, blank=True)
+    inbound_tracking_number = models.CharField(max_length=64, blank=True)
+    diagnosis = models.TextField(blank=True)
+    human_damage = models.BooleanField(default=False)
+    diagnosed_at = models.DateTimeField(null=True, blank=True)
+    fee = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)  # quoted when out of warranty
+    fee_accepted_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=20, choices=RepairResult.choices, blank=True)
+    result_notes = models.TextField(blank=True)
+    offer = models.CharField(max_length=10, choices=RepairOffer.choices, blank=True)
+    back_carrier = models.CharField(max_length=50, blank=True)
+    back_tracking_number = models.CharField(max_length=64, blank=True)
+    shipped_back_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.case.number} {self.serial_number}"
+
+
+class GuidanceNote(models.Model):
+    """Instructions given on a technical guidance case (one row each time the customer was guided)."""
+
+    case = models.ForeignKey(AfterSalesCase, on_delete=models.CASCADE, related_name="guidance_notes")
+    text = models.TextField()
+    article = models.CharField(max_length=200, blank=True)  # knowledge-base article or manual page used
+    given_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+# --- Compensation (赔付: coupons, points, balance, goods, money) -----------------------------------
+class CompensationKind(models.Model):
+    """The catalogue of what a shop can give (seeded with five kinds, edited in the admin)."""
+
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=100)
+    unit = models.CharField(max_length=20, default="CNY")  # what `amount` counts: CNY, points, ...
+    # Money value of one unit (1 point = 0.01 CNY): approval limits are checked on amount × unit value.
+    unit_value = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("1"))
+    pays_money = models.BooleanField(default=False)  # paid through the payment provider
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GrantStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed")
+    APPROVED = "approved", _("Approved")
+    SENT = "sent", _("Sent to the payment provider")
+    FAILED = "failed", _("Payment failed")
+    ISSUED = "issued", _("Issued")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class GrantSource(models.TextChoices):
+    GOODWILL = "goodwill", _("Goodwill")
+    DOUBLE_SHIPPING = "double_shipping", _("Double shipping-fee compensation (双倍运费赔付)")
+
+
+class CompensationGrant(models.Model):
+    """One compensation given on a case: kind, amount, reason, proposed → approved → issued / cancelled.
+
+    Money is paid under `payout_number`, sent on every attempt, so a retry never pays twice.
+    """
+
+    case = models.ForeignKey(AfterSalesCase, on_delete=models.PROTECT, related_name="compensations")
+    kind = models.ForeignKey(CompensationKind, on_delete=models.PROTECT, related_name="grants")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="CNY")
+    reason = models.CharField(max_length=300)
+    source = models.CharField(max_length=20, choices=GrantSource.choices, default=GrantSource.GOODWILL)
+    status = models.CharField(max_length=10, choices=GrantStatus.choices, default=GrantStatus.PROPOSED)
+    payout_number = models.CharField(max_length=32, unique=True)
+    provider = models.CharField(max_length=20, blank=True)
+    reference = models.CharField(max_length=100, blank=True)  # coupon code, points or provider reference
+    attempts = models.PositiveSmallIntegerField(default=0)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=models.Q(source="double_shipping") & ~models.Q(status="cancelled"),
+                name="one_double_shipping_grant_per_case",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="compensation_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.payout_number
+
+
+# --- Shipping insurance (运费险) -----------------------------------------------------------------
+class ClaimStatus(models.TextChoices):
+    FILED = "filed", _("Filed")
+    PAID = "paid", _("Paid")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ShippingInsuranceClaim(models.Model):
+    """The insurer's fixed payout for a self-shipped return of an insured order: one claim per payment."""
+
+    case = models.OneToOneField(AfterSalesCase, on_delete=models.PROTECT, related_name="insurance_claim")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="insurance_claims")
+    payment_reference = models.CharField(max_length=100, blank=True)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    currency = models.CharField(max_length=3, default="CNY")
+    status = models.CharField(max_length=10, choices=ClaimStatus.choices, default=ClaimStatus.FILED)
+    carrier = models.CharField(max_length=50)
+    tracking_number = models.CharField(max_length=64)
+    reference = models.CharField(max_length=100, blank=True)  # the insurer's claim or payout reference
+    note = models.CharField(max_length=300, blank=True)
+    filed_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # An order has one payment; the insurer pays a payment's return shipping once.
+        constraints = [models.UniqueConstraint(fields=["order"], name="insurance_claim_one_per_payment")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status}"
+
+
+# --- Stock for exchanges and reships (换货, 补寄) -------------------------------------------------
+class Stock(models.Model):
+    """One SKU's stock: sellable units on hand (some reserved for replacements) and returned goods by grade.
+
+    Returned goods are counted apart from sellable stock: grade A is resaleable (二次销售) once
+    restocked, B waits for refurbishing, C is scrap, and some go back to the supplier.
+    """
+
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    spec = models.CharField(max_length=100, blank=True)  # size, colour, capacity ...
+    on_hand = models.PositiveIntegerField(default=0)  # sellable units in the warehouse, reserved ones included
+    reserved = models.PositiveIntegerField(default=0)  # held for replacement shipments
+    returned_a = models.PositiveIntegerField(default=0)  # resaleable (二次销售)
+    returned_b = models.PositiveIntegerField(default=0)  # to refurbish
+    returned_c = models.PositiveIntegerField(default=0)  # scrap
+    returned_supplier = models.PositiveIntegerField(default=0)  # to send back to the supplier
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reserved__lte=models.F("on_hand")), name="stock_reserved_on_hand")
+        ]
+
+    def __str__(self) -> str:
+        return self.sku
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+RETURNED_FIELD: dict[str, str] = {
+    Grade.A: "returned_a",
+    Grade.B: "returned_b",
+    Grade.C: "returned_c",
+    Grade.SUPPLIER: "returned_supplier",
+}
+
+
+class ReplacementPurpose(models.TextChoices):
+    REPLACEMENT = "replacement", _("Exchange replacement")
+    RESHIP = "reship", _("Missing parts or items (补寄)")
+
+
+class ReplacementStatus(models.TextChoices):
+    RESERVED = "reserved", _("Reserved")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    RELEASED = "released", _("Reservation released")
+
+
+class ReplacementShipment(models.Model):
+    """One SKU line the shop sends to the customer for a case: reserved, then shipped and tracked."""
+
+    case = models.ForeignKey(AfterSalesCase, on_delete=models.PROTECT, related_name="replacements")
+    purpose = models.CharField(max_length=12, choices=ReplacementPurpose.choices)
+    sku = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=ReplacementStatus.choices, default=ReplacementStatus.RESERVED)
+    carrier = models.CharField(max_length=50, blank=True)
+    tracking_number = models.CharField(max_length=64, blank=True, db_index=True)
+    reserved_at = models.DateTimeField()
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} × {self.quantity}"
+
+
+class StockMovementKind(models.TextChoices):
+    RESTOCK = "restock", _("Stock received")
+    RESERVE = "reserve", _("Reserved")
+    RELEASE = "release", _("Reservation released")
+    SHIP = "ship", _("Shipped")
+    RETURN = "return", _("Return received")
+    RESELL = "resell", _("Returned goods back on sale (二次销售)")
+
+
+class StockMovement(models.Model):
+    """Append-only ledger of every change to a SKU's stock, with the case that caused it."""
+
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=10, choices=StockMovementKind.choices)
+    quantity = models.PositiveIntegerField()
+    grade = models.CharField(max_length=10, choices=Grade.choices, blank=True)  # returns only
+    case = models.ForeignKey(
+        AfterSalesCase, null=True, blank=True, on_delete=models.PROTECT, related_name="stock_movements"
+    )
+    shipment = models.ForeignKey(
+        ReplacementShipment, null=True, blank=True, on_delete=models.PROTECT, related_name="movements"
+    )
+    created_at = models.DateTimeField()
+    actor_label = models.CharField(max_length=150, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Gave up")
+
+
+class CustomerNotice(models.Model):
+    """A message telling the customer about a step of their case (desk/cases/notices.py writes them).
+
+    Written in the transaction of the case event it reports (an outbox), sent after commit: email
+    through Django's email backend, other channels picked up by their channel integration. A result
+    notice (the case is finished) must be delivered by `due_at`, or the sweep escalates it.
+    """
+
+    case = models.ForeignKey(AfterSalesCase, on_delete=models.CASCADE, related_name="notices")
+    event = models.OneToOneField("core.Event", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=30)
+    is_result = models.BooleanField(default=False)
+    channel = models.CharField(max_length=10)
+    recipient = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=10)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # null: waits for its channel integration
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)  # result notices: delivered within 24 h
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="notice_due_idx"),
+            models.Index(
+                fields=["due_at"], name="notice_result_due_idx", condition=models.Q(sent_at=None, escalated_at=None)
+            ),
+        ]

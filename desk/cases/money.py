@@ -15,6 +15,8 @@ from django.db.models import Count, Q, Sum
 
 from desk.cases.models import (
     LIVE_REFUND_STATUSES,
+    RELEASED_CASE_STATES,
+    RELEASING_CASE_TYPES,
     ZERO,
     AfterSalesCase,
     CaseItem,
@@ -25,7 +27,7 @@ from desk.orders.models import Order, OrderItem
 
 CENT = Decimal("0.01")
 # Cases closed without a refund give their items back: they may be claimed again.
-RELEASING_CLOSE_REASONS = ["rejected", "expired", "withdrawn"]
+RELEASING_CLOSE_REASONS = ["rejected", "expired", "withdrawn", "converted"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ def claimed_items(order: Order, *, exclude_case: int | None = None) -> dict[int,
     rows = (
         CaseItem.objects.filter(case__order=order)
         .exclude(case__state=CaseState.REJECTED)
+        .exclude(Q(case__state__in=RELEASED_CASE_STATES) & Q(case__case_type__in=RELEASING_CASE_TYPES))
         .exclude(Q(case__state=CaseState.CLOSED) & Q(case__close_reason__in=RELEASING_CLOSE_REASONS))
         .exclude(case_id=exclude_case or 0)
         .values_list("order_item_id", "quantity", "amount")

@@ -51,6 +51,10 @@ class PaymentProvider(Protocol):
         """Pay `order` once per refund number; a repeat returns the first result."""
         ...
 
+    def send_payout(self, order: RefundOrder) -> ProviderResult:
+        """Transfer money to the customer (compensation, 打款) once per payout number, like refunds."""
+        ...
+
 
 class ManualProvider:
     """Nothing is sent: the refund waits for finance to pay it and mark it done."""
@@ -58,6 +62,9 @@ class ManualProvider:
     name = "manual"
 
     def send_refund(self, order: RefundOrder) -> ProviderResult:
+        return ProviderResult(PENDING, message="waiting for finance")
+
+    def send_payout(self, order: RefundOrder) -> ProviderResult:
         return ProviderResult(PENDING, message="waiting for finance")
 
 
@@ -87,6 +94,10 @@ class SimulatedProvider:
         if fault == "lose_response":
             raise ProviderUnavailable("simulated provider: paid, answer lost")
         return ProviderResult(CONFIRMED, reference=f"SIM{payout.pk}")
+
+    def send_payout(self, order: RefundOrder) -> ProviderResult:
+        """The same books and faults as refunds: one payout per number (CP... for compensation)."""
+        return self.send_refund(order)
 
     @staticmethod
     def _pay_once(order: RefundOrder) -> SimulatedPayout:

@@ -38,6 +38,10 @@ MESSAGES: dict[str, Any] = {
     "warranty_passed": _("Warranty: %(months)s months from purchase %(purchased)s ended %(ends)s — refused"),
     "manual": _("No rule decides this request on its own: an agent reviews it — review"),
     "type_not_judged": _("This case type is judged by an agent — review"),
+    "ship_first_allowed": _("Ship-first exchange (先发后退): offered to %(tier)s customers — allowed"),
+    "ship_first_refused": _(
+        "Ship-first exchange (先发后退): not offered to %(tier)s customers (only: %(tiers)s) — refused"
+    ),
 }
 
 
@@ -207,3 +211,12 @@ def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def judge_ship_first(policy: PolicyVersion, tier: str) -> Decision:
+    """May the replacement go out before the return arrives (先发后退)? Only for the tiers the policy names."""
+    tiers = [str(t) for t in policy.ship_first_exchange_tiers]
+    params = {"tier": tier, "tiers": ", ".join(tiers) or "-"}
+    if tier in tiers:
+        return Decision(outcome=ALLOWED, rule="ship_first_allowed", params=params, policy_version=policy.version)
+    return Decision(outcome=REFUSED, rule="ship_first_refused", params=params, policy_version=policy.version)

@@ -20,12 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from desk.accounts.permissions import authorize
-from desk.cases import machines, money, payments
+from desk.cases import machines, money, payments, stock
 from desk.cases.errors import BadItems, NotReturnable, OverRefund, RefundConflict
 from desk.cases.models import (
     ZERO,
@@ -46,6 +47,8 @@ from desk.cases.models import (
 from desk.cases.policy import REFUSED, Decision, ItemFacts, RequestFacts, evaluate
 from desk.core.errors import ValidationFailed
 from desk.core.events import record_event
+from desk.evidence import chain
+from desk.orders import services_confirm
 from desk.orders.models import Order, OrderItem, OrderStatus
 from desk.tickets.models import Ticket
 
@@ -157,18 +160,26 @@ def open_case(
     ticket: Ticket | None = None,
     insured: bool = False,
     confirmed_exclusions: Sequence[str] = (),
+    serial_number: str = "",
+    service_mode: str = "",
 ) -> AfterSalesCase:
     """Record a customer's after-sales request, judged by the policy version in force now.
 
     The request is recorded even when the policy refuses it: the shop must still answer, and
     the decision (with its rule and reason) is what the agent and the customer see.
+    A repair names the unit's serial number and the service mode (mail-in or on-site); guidance
+    and compensation cases may name no items.
     """
+    from desk.cases import services_repair  # it builds on this module's helpers
+
     if by is not None:
         authorize(by, "case.create", subject=order)
     if case_type not in machines.MACHINES:
         raise ValidationFailed(
             _("%(type)s cases are not supported yet.") % {"type": case_type}, code="case.type_unsupported"
         )
+    if case_type == CaseType.REPAIR:
+        services_repair.check_repair_request(serial_number, service_mode)
     if reason not in Reason.values:
         raise ValidationFailed(_("Choose a reason."), code="case.bad_reason", field="reason")
     if ticket is not None and ticket.customer_id != order.customer_id:
@@ -178,7 +189,7 @@ def open_case(
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         claimed = money.claimed_items(order)
-        lines = _check_lines(items, order, claimed)
+        lines = _check_lines(items, order, claimed) if items or case_type not in ITEMS_OPTIONAL else []
         now = timezone.now()
         rules = _product_rules(lines)
         categories = [r.category for r in rules.values() if r.category]
@@ -197,11 +208,19 @@ def open_case(
         case = _new_case(by, order, case_type, reason, reason_text, ticket, version, decision, now)
         case.answer_due_at = now + _answer_window(version, facts)
         by_line = _price(case, order, lines, decision, claimed)
+        if case_type in NO_REFUND_TYPES:
+            by_line = _no_refund(case)
         case.save()
         CaseItem.objects.bulk_create(
             CaseItem(case=case, order_item=item, quantity=q, amount=by_line.get(item.pk, ZERO)) for item, q in lines
         )
-        _event("case.opened", case, by, after=_snapshot(case), data={"decision": decision.as_dict()})
+        services_confirm.pause_auto_confirm(order, by=by, reason=case.number)  # no auto-confirm while a case is open
+        extra: dict[str, Any] = {}
+        if case_type == CaseType.REPAIR:
+            job = services_repair.new_repair_job(case, facts, version, serial_number, service_mode)
+            extra["repair"] = services_repair.job_snapshot(job)
+        data = {"decision": decision.as_dict(), **extra}
+        _event("case.opened", case, by, after=_snapshot(case), data=data, chained=False)  # a new case: no chain
     return case
 
 
@@ -244,7 +263,7 @@ def _new_case(
         policy_version=version,
         decision=decision.as_dict(),
         currency=order.currency,
-        return_shipping_payer=decision.shipping_payer if case_type == CaseType.RETURN_REFUND else "",
+        return_shipping_payer=decision.shipping_payer if case_type in RETURN_TYPES else "",
         created_by=by if getattr(by, "is_authenticated", False) else None,
         created_at=now,
         updated_at=now,
@@ -278,14 +297,25 @@ def _price(
     return amounts.lines
 
 
+RETURN_TYPES = (CaseType.RETURN_REFUND, CaseType.EXCHANGE)  # the customer sends goods back: who pays the postage
 _SHOP_PAYS = (Reason.QUALITY, Reason.NOT_AS_DESCRIBED, Reason.WRONG_ITEM, Reason.DAMAGED, Reason.MISSING_PART)
+# Repair, guidance, compensation, exchange and reship give no goods money back (compensation grants pay
+# instead); the double shipping-fee compensation the policy computed stays, to be paid as a grant.
+NO_REFUND_TYPES = (CaseType.REPAIR, CaseType.GUIDANCE, CaseType.COMPENSATION, CaseType.EXCHANGE, CaseType.RESHIP)
+ITEMS_OPTIONAL = (CaseType.GUIDANCE, CaseType.COMPENSATION)
+
+
+def _no_refund(case: AfterSalesCase) -> dict[int, Decimal]:
+    case.goods_amount = case.shipping_refund = case.restocking_fee = case.refund_amount = ZERO
+    return {}
 
 
 # --- Answering the request ----------------------------------------------------------------------
 def approve_case(case: AfterSalesCase, *, by: Any, policy_exception: str = "") -> AfterSalesCase:
     """Approve the request, within the approver's limit; a refused request needs a stated exception."""
     authorize(by, "case.approve", amount=case.refund_amount, subject=case)
-    if case.decision.get("outcome") == REFUSED:
+    # Out of warranty a repair is still possible, for a quoted fee: no exception needed.
+    if case.decision.get("outcome") == REFUSED and case.case_type != CaseType.REPAIR:
         if not policy_exception.strip():
             raise NotReturnable(
                 _("The policy refuses this request (%(rule)s); approving it needs a stated exception.")
@@ -307,7 +337,9 @@ def _approve(case: AfterSalesCase, by: Any, *, policy_exception: str = "", auto:
         case.ship_due_at = now + timedelta(days=case.policy_version.customer_ship_days)
     _save(case, now)
     data = {"amount": case.refund_amount, "auto": auto, "policy_exception": policy_exception or None}
-    _event("case.approve", case, by, before={"state": before}, after={"state": after}, data=data)
+    _event(
+        "case.approve", case, by, before={"state": before}, after={"state": after}, data=data, chained=_chained(case)
+    )
     return case
 
 
@@ -321,6 +353,7 @@ def reject_case(case: AfterSalesCase, *, by: Any, reason: str) -> AfterSalesCase
         case = _lock(case)
         before, after = machines.step(case, "reject")
         case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = None
+        case.inspect_due_at = None
         _save(case)
         _event("case.reject", case, by, before={"state": before}, after={"state": after}, data={"reason": reason})
     return case
@@ -363,6 +396,7 @@ def send_return_instructions(
             before={"state": before},
             after={"state": after},
             data=case.return_instructions,
+            chained=_chained(case),
         )
     return case
 
@@ -381,11 +415,19 @@ def record_return_shipment(
         before, after = machines.step(case, "ship_return")
         now = timezone.now()
         case.return_carrier, case.return_tracking_number = carrier[:50], tracking_number[:64]
-        case.shipped_at, case.ship_due_at = now, None
+        case.shipped_at, case.ship_due_at, case.return_due_at = now, None, None
         case.receive_due_at = now + timedelta(days=case.policy_version.shop_receive_days)
         _save(case, now)
         data = {"carrier": carrier, "tracking_number": tracking_number}
-        _event("case.ship_return", case, by, before={"state": before}, after={"state": after}, data=data)
+        _event(
+            "case.ship_return",
+            case,
+            by,
+            before={"state": before},
+            after={"state": after},
+            data=data,
+            chained=_chained(case),
+        )
     return case
 
 
@@ -398,8 +440,9 @@ def receive_return(case: AfterSalesCase, *, by: Any) -> AfterSalesCase:
         now = timezone.now()
         case.received_at, case.receive_due_at = now, None
         case.refund_due_at = now + timedelta(days=case.policy_version.refund_due_days)
+        case.inspect_due_at = now + timedelta(hours=case.policy_version.inspect_within_hours)
         _save(case, now)
-        _event("case.receive", case, by, before={"state": before}, after={"state": after})
+        _event("case.receive", case, by, before={"state": before}, after={"state": after}, chained=_chained(case))
     return case
 
 
@@ -419,9 +462,9 @@ def inspect_return(
     if grade not in Grade.values:
         raise ValidationFailed(_("Choose a grade."), code="case.bad_grade", field="grade")
     with transaction.atomic():
-        case = _lock(case)
+        case = _lock(case, policy=False)
         before, after = machines.step(case, "inspect")
-        case.grade = grade
+        case.grade, case.inspect_due_at = grade, None
         case.inspection = {
             "complete": complete,
             "original": original,
@@ -431,8 +474,16 @@ def inspect_return(
             "passed": complete and original and not human_damage,
         }
         _save(case)
-        data = {"grade": grade, **case.inspection}
-        _event("case.inspect", case, by, before={"state": before}, after={"state": after}, data=data)
+        data = {"grade": grade, **case.inspection, "stock": stock.receive_returned(case, grade, by)}
+        _event(
+            "case.inspect",
+            case,
+            by,
+            before={"state": before},
+            after={"state": after},
+            data=data,
+            chained=_chained(case),
+        )
     return case
 
 
@@ -442,7 +493,7 @@ def start_refund(case: AfterSalesCase, *, by: Any, provider: str | None = None) 
     if by is not None:
         authorize(by, "refund.execute", amount=case.refund_amount, subject=case)
     with transaction.atomic():
-        refund = _create_refund(_lock(case), by, provider)
+        refund = _create_refund(_lock(case, policy=False), by, provider)
     return _send(refund, by)
 
 
@@ -464,12 +515,19 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
         status=RefundStatus.APPROVED,
         created_at=now,
     )
-    _ledger(refund, LedgerKind.REQUESTED, by)
-    _ledger(refund, LedgerKind.APPROVED, by, note="auto" if auto else "")
+    _ledger(refund, by, (LedgerKind.REQUESTED, ""), (LedgerKind.APPROVED, "auto" if auto else ""))
     case.receive_due_at = None
     _save(case, now)
     data = {"refund": refund.refund_number, "amount": amount, "provider": refund.provider, "auto": auto}
-    _event("case.start_refund", case, by, before={"state": before}, after={"state": after}, data=data)
+    _event(
+        "case.start_refund",
+        case,
+        by,
+        before={"state": before},
+        after={"state": after},
+        data=data,
+        chained=_chained(case),
+    )
     return refund
 
 
@@ -511,8 +569,11 @@ def _send(refund: Refund, by: Any, *, retry: bool = False) -> Refund:
         )
         if not claimed:
             raise RefundConflict(_("Someone else is sending this refund."), code="refund.busy")
-        refund.refresh_from_db()
-        _ledger(refund, LedgerKind.RETRIED if retry else LedgerKind.SENT, by)
+        if retry:
+            refund.refresh_from_db()
+        else:  # claimed from approved: nobody sent it before, so these are the row's values now
+            refund.status, refund.sent_at, refund.attempts = RefundStatus.SENT, now, refund.attempts + 1
+        _ledger(refund, by, (LedgerKind.RETRIED if retry else LedgerKind.SENT, ""))
     provider = payments.get_provider(refund.provider)
     order = payments.RefundOrder(refund.refund_number, refund.payment_reference, refund.amount, refund.currency)
     try:
@@ -540,20 +601,29 @@ def mark_refund_done(refund: Refund, *, by: Any, reference: str) -> Refund:
 
 def _confirm(refund: Refund, by: Any, *, reference: str) -> Refund:
     with transaction.atomic():
-        case = _lock(AfterSalesCase(pk=refund.case_id))
+        case = _lock(AfterSalesCase(pk=refund.case_id), policy=False)
         now = timezone.now()
         claimed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.SENT).update(
             status=RefundStatus.CONFIRMED, confirmed_at=now, provider_reference=reference[:100]
         )
-        refund.refresh_from_db()
         if not claimed:
+            refund.refresh_from_db()
             return refund  # another attempt confirmed it first
-        _ledger(refund, LedgerKind.CONFIRMED, by, note=reference)
+        refund.status, refund.confirmed_at, refund.provider_reference = RefundStatus.CONFIRMED, now, reference[:100]
+        _ledger(refund, by, (LedgerKind.CONFIRMED, reference))
         before, after = machines.step(case, "confirm_refund")
         case.refund_due_at = None
         _save(case, now)
         data = {"refund": refund.refund_number, "amount": refund.amount, "reference": reference}
-        _event("case.confirm_refund", case, by, before={"state": before}, after={"state": after}, data=data)
+        _event(
+            "case.confirm_refund",
+            case,
+            by,
+            before={"state": before},
+            after={"state": after},
+            data=data,
+            chained=_chained(case),
+        )
     return refund
 
 
@@ -562,16 +632,21 @@ def _fail(refund: Refund, by: Any, message: str) -> Refund:
         claimed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.SENT).update(status=RefundStatus.FAILED)
         refund.refresh_from_db()
         if claimed:
-            _ledger(refund, LedgerKind.FAILED, by, note=message)
+            _ledger(refund, by, (LedgerKind.FAILED, message))
             data = {"refund": refund.refund_number, "message": message}
             _event("case.refund_failed", refund.case, by, data=data)
     return refund
 
 
-def _ledger(refund: Refund, kind: str, by: Any, *, note: str = "") -> None:
+def _ledger(refund: Refund, by: Any, *entries: tuple[str, str]) -> None:
+    """The refund's ledger rows, (kind, note) each, in one INSERT."""
     label = by.get_username() if getattr(by, "is_authenticated", False) else "system"
-    RefundLedgerEntry.objects.create(
-        refund=refund, kind=kind, amount=refund.amount, created_at=timezone.now(), actor_label=label, note=note[:300]
+    now = timezone.now()
+    RefundLedgerEntry.objects.bulk_create(
+        RefundLedgerEntry(
+            refund=refund, kind=kind, amount=refund.amount, created_at=now, actor_label=label, note=note[:300]
+        )
+        for kind, note in entries
     )
 
 
@@ -597,9 +672,14 @@ def _close(case: AfterSalesCase, by: Any, event: str, reason: str, **data: Any) 
     before, after = machines.step(case, event)
     now = timezone.now()
     case.close_reason, case.closed_at = reason, now
-    case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = None
+    case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = case.return_due_at = None
+    case.inspect_due_at = None
+    released = stock.release(case, by)  # replacement stock the case held goes back on sale
+    if released:
+        data["released"] = released
     _save(case, now)
     _event(f"case.{event}", case, by, before={"state": before}, after={"state": after}, data={"reason": reason, **data})
+    services_confirm.resume_after_cases([case.order_id], by=by)  # the order's last open case: the clock runs again
     return case
 
 
@@ -609,8 +689,24 @@ def allowed_actions(case: AfterSalesCase) -> list[str]:
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-def _lock(case: AfterSalesCase) -> AfterSalesCase:
-    return AfterSalesCase.objects.select_for_update().select_related("policy_version").get(pk=case.pk)
+# Whether the case has an evidence chain, read with its lock (cheaper to build than `Exists(...)`).
+_HAS_CHAIN = (
+    'EXISTS (SELECT 1 FROM "evidence_chainlink" WHERE "evidence_chainlink"."case_id" = "cases_aftersalescase"."id")'
+)
+
+
+def _lock(case: AfterSalesCase, *, policy: bool = True) -> AfterSalesCase:
+    """The case, locked, with whether it has an evidence chain (`has_chain`) and its policy version unless told not."""
+    cases = AfterSalesCase.objects.select_for_update()
+    if policy:
+        cases = cases.select_related("policy_version")
+    has_chain = RawSQL(_HAS_CHAIN, (), output_field=BooleanField())  # noqa: S611 (a constant, no input)
+    return cases.annotate(has_chain=has_chain).get(pk=case.pk)
+
+
+def _chained(case: AfterSalesCase) -> bool | None:
+    """Whether the case (locked by `_lock` in this transaction, no chain started since) has a chain; None: unknown."""
+    return getattr(case, "has_chain", None)
 
 
 def _save(case: AfterSalesCase, now: datetime | None = None) -> None:
@@ -630,5 +726,10 @@ def _snapshot(case: AfterSalesCase) -> dict[str, Any]:
     }
 
 
-def _event(verb: str, case: AfterSalesCase, by: Any, **kwargs: Any) -> None:
-    record_event(verb, actor=by, subject=case, customer_id=case.customer_id, ticket_id=case.ticket_id, **kwargs)
+def _event(verb: str, case: AfterSalesCase, by: Any, *, chained: bool | None = None, **kwargs: Any) -> None:
+    """Record the case's event; `chained`, when the caller knows it under the case's lock, spares the chain's query."""
+    if chained is None:
+        record_event(verb, actor=by, subject=case, customer_id=case.customer_id, ticket_id=case.ticket_id, **kwargs)
+        return
+    with chain.known(case.pk, chained=chained):
+        record_event(verb, actor=by, subject=case, customer_id=case.customer_id, ticket_id=case.ticket_id, **kwargs)

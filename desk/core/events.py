@@ -7,15 +7,16 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.utils import timezone
 
+from desk.core.bulk import insert_rows
 from desk.core.models import Event
 
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[Event], None]
-EventWriter = Callable[[list[Event]], None]
+EventWriter = Callable[[list[Event]], object]  # what it returns is ignored
 _listeners: list[EventListener] = []
 _writers: list[EventWriter] = []
 
@@ -107,13 +108,22 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str,
 
 
 def record_events(events: list[Event]) -> list[Event]:
-    """Write many prepared, unsaved events in one INSERT (a sweep's warnings); listeners run after commit.
+    """Write many prepared, unsaved events in a few multi-row INSERTs (a sweep's warnings and breaches);
+    the in-transaction writers (webhook outbox) get them all at once, listeners run after commit.
 
     Callers build `Event(...)` with plain JSON in before/after/data; use `record_event` for one.
     """
     if not events:
         return []
-    saved = Event.objects.bulk_create(events)
+    now = timezone.now()
+    for event in events:
+        event.created_at = event.created_at or now
+    fields = [f.attname for f in Event._meta.concrete_fields if not f.primary_key]
+    ids = insert_rows(Event, fields, ([getattr(e, name) for name in fields] for e in events))
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding, event._state.db = False, router.db_for_write(Event)
+    saved = events
     for writer in _writers:
         writer(saved)
     if _listeners:

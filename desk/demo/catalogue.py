@@ -68,3 +68,12 @@ CANNED = [
     ("Greeting", "Hello {customer_name}, this is {agent_name}. About ticket {ticket_number}: ", "en"),
     ("Ask for photos", "Hello {customer_name}, could you upload photos or a short video of the problem?", "en"),
 ]  # fmt: skip
+
+CASE_REASONS = [
+    "不想要了，包装完好未拆封。",
+    "The left earbud has no sound.",
+    "收到时外壳有裂痕，附照片。",
+    "Changed my mind, still sealed.",
+    "少发了一个配件（充电线）。",
+]
+RETURN_ADDRESS = {"address": "上海市嘉定区安亭镇墨玉路 88 号 售后仓", "contact": "吴仓管", "phone": "021-5955 0000"}

@@ -12,6 +12,8 @@ from desk.customers.models import Customer
 class Storefront(models.Model):
     code = models.SlugField(max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
+    # A delivered order is confirmed as received (completed) this many days after delivery (自动确认收货).
+    auto_confirm_days = models.PositiveSmallIntegerField(default=10)
 
     def __str__(self) -> str:
         return self.name
@@ -45,9 +47,15 @@ class Order(models.Model):
     shipping_address = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Auto-confirm receipt: the deadline, and since when an open after-sales case has paused it.
+    auto_confirm_at = models.DateTimeField(null=True, blank=True)
+    auto_confirm_paused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["customer", "-placed_at"], name="order_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-placed_at"], name="order_customer_idx"),
+            models.Index(fields=["status", "auto_confirm_at"], name="order_auto_confirm_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.number

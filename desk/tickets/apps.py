@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class TicketsConfig(AppConfig):
@@ -7,7 +7,13 @@ class TicketsConfig(AppConfig):
     label = "tickets"
 
     def ready(self) -> None:
+        from desk.tickets.queries import forget_config
         from desk.tickets.search_index import heal_after_migrate
 
         # A later migration that rebuilds tickets_ticket on SQLite drops the search triggers.
         post_migrate.connect(heal_after_migrate, sender=self, dispatch_uid="tickets.search_heal")
+        # Request types and canned replies are cached for pages (desk.tickets.queries.request_types).
+        for model in ("RequestType", "CannedReply"):
+            sender = self.get_model(model)
+            post_save.connect(forget_config, sender=sender, dispatch_uid=f"tickets.forget_config.save.{model}")
+            post_delete.connect(forget_config, sender=sender, dispatch_uid=f"tickets.forget_config.delete.{model}")

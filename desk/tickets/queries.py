@@ -16,7 +16,7 @@ from desk.accounts.models import Team
 from desk.accounts.permissions import can, role_of
 from desk.core.errors import NotFound
 from desk.core.models import Event
-from desk.tickets.models import OPEN_STATUSES, Status, Ticket
+from desk.tickets.models import OPEN_STATUSES, CannedReply, RequestType, Status, Ticket
 from desk.tickets.search_index import filter_by_keywords, newest_matching_ids
 
 
@@ -64,6 +64,35 @@ def search_tickets(qs: QuerySet[Ticket], q: str) -> QuerySet[Ticket]:
     indexes the parts of long words too, so 耳机 still finds 蓝牙耳机.
     """
     return filter_by_keywords(qs, q)
+
+
+# --- Configuration read on every page -----------------------------------------------------------
+CONFIG_CACHE_SECONDS = 60
+_REQUEST_TYPES_KEY = "desk:tickets:request_types:v1"
+_CANNED_KEY = "desk:tickets:canned:v1"
+
+
+def request_types() -> list[RequestType]:
+    """Every request type in display order, cached: admins add types rarely, pages read them always."""
+    types = cache.get(_REQUEST_TYPES_KEY)
+    if types is None:
+        types = list(RequestType.objects.all())
+        cache.set(_REQUEST_TYPES_KEY, types, CONFIG_CACHE_SECONDS)
+    return types
+
+
+def active_canned_replies() -> list[CannedReply]:
+    """Active canned replies by title, cached like the request types."""
+    replies = cache.get(_CANNED_KEY)
+    if replies is None:
+        replies = list(CannedReply.objects.filter(active=True).order_by("title"))
+        cache.set(_CANNED_KEY, replies, CONFIG_CACHE_SECONDS)
+    return replies
+
+
+def forget_config(sender: Any, **kwargs: Any) -> None:
+    """Signal receiver (connected in TicketsConfig.ready): an admin's change shows on the next page."""
+    cache.delete_many([_REQUEST_TYPES_KEY, _CANNED_KEY])
 
 
 # --- Supervisor overview -------------------------------------------------------------------------
@@ -119,8 +148,8 @@ def _agent_loads(open_qs: QuerySet[Ticket]) -> list[Any]:
     mine = open_qs.filter(assignee__in=[u.pk for u in staff])
     counts = dict(mine.values_list("assignee_id").annotate(n=Count("id")))
     for user in staff:
-        user.open = counts.get(user.pk, 0)
-    staff.sort(key=lambda u: (-u.open, u.username))
+        user.open = counts.get(user.pk, 0)  # type: ignore[attr-defined]
+    staff.sort(key=lambda u: (-counts.get(u.pk, 0), u.username))
     return staff[:200]
 
 
@@ -129,7 +158,7 @@ def _status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
     since = timezone.now() - RECENT_WINDOW
     counts[Status.RESOLVED] = Ticket.objects.filter(resolved_at__gte=since).count()
     counts[Status.CLOSED] = Ticket.objects.filter(closed_at__gte=since).count()
-    labels = {
+    labels: dict[str, Any] = {
         Status.RESOLVED: _("Resolved (24 h)"),
         Status.CLOSED: _("Closed (24 h)"),
     }

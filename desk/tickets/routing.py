@@ -50,7 +50,7 @@ def _candidates(team: Team) -> list[Any]:
         .annotate(n=Count("id"))
     )
     for user in people:
-        user.open_count = counts.get(user.pk, 0)
+        user.open_count = counts.get(user.pk, 0)  # type: ignore[attr-defined]
     return people
 
 

@@ -8,8 +8,9 @@ user's scope are 404 so outsiders cannot tell they exist.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from functools import wraps
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -19,10 +20,12 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from desk.accounts.models import Availability
 from desk.accounts.permissions import authorize, can
 from desk.core.errors import DomainError, Forbidden, NotFound
 from desk.core.models import Event
@@ -30,24 +33,58 @@ from desk.customers.models import Channel, Tier
 from desk.sla.models import Metric
 from desk.tickets import services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
-from desk.tickets.models import Attachment, CannedReply, Priority, RequestType, SlaState, Status, Ticket
-from desk.tickets.queries import get_ticket_for, keyword_page, overview_figures, tickets_visible_to
+from desk.tickets.models import (
+    TICKET_PREFIX,
+    Attachment,
+    CannedReply,
+    Priority,
+    RequestType,
+    SlaState,
+    Status,
+    Ticket,
+)
+from desk.tickets.queries import (
+    active_canned_replies,
+    get_ticket_for,
+    keyword_page,
+    overview_figures,
+    request_types,
+    tickets_visible_to,
+)
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
-QUEUE_FIELDS = (
-    "subject", "priority", "status", "customer_tier", "sla_state", "sla_due_at", "updated_at",
+# The queue's columns, read as tuples: model instances for 50 rows and their relations cost more
+# than the rest of the page.
+QUEUE_COLUMNS = (
+    "id", "subject", "priority", "status", "customer_tier", "sla_state", "sla_due_at", "updated_at",
     "customer__name", "request_type__name_zh", "request_type__name_en",
     "assignee__username", "assignee__first_name", "assignee__last_name",
 )  # fmt: skip
+SLA_DUE_SHOWN = frozenset({SlaState.OK, SlaState.WARNING, SlaState.BREACHED})
 RECENT_BREACHES = 20
 BREACH_VERBS = ("sla.breached",)
 User = get_user_model()
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    context = {"can": can, "messages": get_messages(request), "lang": get_language(), **context}
+    context = {"can": _request_can(), "messages": get_messages(request), "lang": get_language(), **context}
     return render(request, template, context, status=status)
+
+
+def _request_can() -> Callable[..., bool]:
+    """`can` for one render: the layout asks the same few questions, each answered once."""
+    answers: dict[tuple[Any, str], bool] = {}
+
+    def cached_can(user: Any, action: str, **kwargs: Any) -> bool:
+        if kwargs:
+            return can(user, action, **kwargs)
+        key = (getattr(user, "pk", None), action)
+        if key not in answers:
+            answers[key] = can(user, action)
+        return answers[key]
+
+    return cached_can
 
 
 def _forbidden(request: HttpRequest, error: DomainError) -> HttpResponse:
@@ -71,54 +108,135 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 # --- Queues ---------------------------------------------------------------------------------------
+class QueueRow(NamedTuple):
+    """One queue row with every cell already a string: the template only escapes and joins."""
+
+    link: str
+    number: str
+    subject: str
+    customer: str
+    tier: str  # the tier's label, or "" for regular customers
+    request_type: str
+    priority: int
+    priority_label: str
+    status: str
+    status_label: str
+    sla: str
+    sla_label: str
+    sla_due: str
+    assignee: str
+    updated: str
+
+
 def _queue(request: HttpRequest) -> dict[str, Any]:
     form = QueueFilterForm(request.GET or None)
-    tab = form.value("tab") or "mine"
+    data = form.cleaned_data if form.is_valid() else {}
+    tab = data.get("tab") or "mine"
     if tab == "all":
         authorize(request.user, "ticket.view_all")
-    page = form.value("page") or 1
-    rows = _queue_page(form, request.user, tab, page)
+    page = data.get("page") or 1
+    found = _queue_page(form, request.user, tab, page)
     params = request.GET.copy()
     params.pop("page", None)
     return {
         "form": form,
+        "chosen": {k: "" if v is None else str(v) for k, v in data.items() if k in FILTER_SELECTS},
+        "filter_selects": _filter_selects(),
+        "chosen_type": data["type"].code if data.get("type") else "",
+        "q": data.get("q") or "",
+        "tag": data.get("tag") or "",
         "tab": tab,
-        "rows": rows[:PAGE_SIZE],
+        "rows": _queue_rows(found[:PAGE_SIZE]),
         "page": page,
-        "has_next": len(rows) > PAGE_SIZE,
+        "has_next": len(found) > PAGE_SIZE,
         "query": params.urlencode(),
         "tabs": _tabs(request.user),
-        "labels": _row_labels(),
-        "english": get_language().startswith("en"),
-        "ticket_url": reverse("tickets:detail", args=[0]).replace("/0/", "/{}/"),
     }
 
 
-def _queue_page(form: QueueFilterForm, user: Any, tab: str, page: int) -> list[Ticket]:
-    """PAGE_SIZE + 1 rows (the extra one tells whether there is a next page)."""
+def _queue_page(form: QueueFilterForm, user: Any, tab: str, page: int) -> list[tuple[Any, ...]]:
+    """PAGE_SIZE + 1 rows of QUEUE_COLUMNS (the extra one tells whether there is a next page)."""
     offset, q = (page - 1) * PAGE_SIZE, form.value("q")
     if q and tab != "breaching":  # newest first: walk the keyword index newest first too
         unsearched = form.apply(tickets_visible_to(user), user, keywords=False)
-        found = keyword_page(_queue_columns(unsearched), q, offset=offset, limit=PAGE_SIZE + 1)
+        found = keyword_page(unsearched, q, offset=offset, limit=PAGE_SIZE + 1)
         if found is not None:
-            return list(found)
+            return list(_queue_columns(found))
     qs = form.apply(tickets_visible_to(user), user)
     return list(_queue_columns(qs)[offset : offset + PAGE_SIZE + 1])
 
 
-def _queue_columns(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+def _queue_columns(qs: QuerySet[Ticket]) -> QuerySet[Any]:
     """Only what the table shows: descriptions and search tokens stay in the database."""
-    return qs.select_related(None).select_related("customer", "request_type", "assignee").only(*QUEUE_FIELDS)
+    return qs.select_related(None).values_list(*QUEUE_COLUMNS)
+
+
+def _queue_rows(found: list[tuple[Any, ...]]) -> list[QueueRow]:
+    labels = _row_labels()
+    priorities, statuses, slas, tiers = labels["priority"], labels["status"], labels["sla"], labels["tier"]
+    english = (get_language() or "").startswith("en")
+    link = reverse("tickets:detail", args=[0]).replace("/0/", "/{}/")
+    zone = timezone.get_current_timezone()
+    rows = []
+    for pk, subject, prio, status, tier, sla, due, updated, customer, zh, en, username, first, last in found:
+        rows.append(
+            QueueRow(
+                link.format(pk),
+                f"{TICKET_PREFIX}{pk:07d}",
+                subject,
+                customer,
+                "" if tier == Tier.REGULAR else tiers.get(tier, tier),
+                (en if english else zh) or "",
+                prio,
+                priorities.get(prio, str(prio)),
+                status,
+                statuses.get(status, status),
+                sla,
+                slas.get(sla, sla),
+                _short(due, zone) if due and sla in SLA_DUE_SHOWN else "",
+                (f"{first} {last}".strip() or username) if username else "",
+                _short(updated, zone),
+            )
+        )
+    return rows
+
+
+def _short(value: datetime, zone: tzinfo) -> str:
+    """ "11-24 09:30" in the shop's zone, as the `shorttime` filter writes it."""
+    local = value.astimezone(zone)
+    return f"{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+
+
+_LABELS: dict[str, dict[str, dict[Any, str]]] = {}
+_FILTERS: dict[str, list[tuple[str, str, list[tuple[str, str]]]]] = {}
+FILTER_SELECTS = ("status", "priority", "tier", "channel", "sla")
+
+
+def _filter_selects() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(name, label, [(value, label)]) of the filter form's fixed selects, once per language and process."""
+    language = get_language() or ""
+    selects = _FILTERS.get(language)
+    if selects is None:
+        fields = QueueFilterForm.base_fields
+        selects = _FILTERS[language] = [
+            (name, str(fields[name].label), [(str(v), str(label)) for v, label in fields[name].choices])  # type: ignore[attr-defined]
+            for name in FILTER_SELECTS
+        ]
+    return selects
 
 
 def _row_labels() -> dict[str, dict[Any, str]]:
-    """Choice labels translated once per request instead of once per cell."""
-    return {
-        "priority": {value: str(label) for value, label in Priority.choices},
-        "status": {value: str(label) for value, label in Status.choices},
-        "sla": {value: str(label) for value, label in SlaState.choices},
-        "tier": {value: str(label) for value, label in Tier.choices},
-    }
+    """Choice labels, translated once per language and process instead of once per cell."""
+    language = get_language() or ""
+    labels = _LABELS.get(language)
+    if labels is None:
+        labels = _LABELS[language] = {
+            "priority": {value: str(label) for value, label in Priority.choices},
+            "status": {value: str(label) for value, label in Status.choices},
+            "sla": {value: str(label) for value, label in SlaState.choices},
+            "tier": {value: str(label) for value, label in Tier.choices},
+        }
+    return labels
 
 
 def _tabs(user: Any) -> list[tuple[str, str]]:
@@ -132,7 +250,7 @@ def _tabs(user: Any) -> list[tuple[str, str]]:
 @require_GET
 @staff_page
 def queue(request: HttpRequest) -> HttpResponse:
-    context = _queue(request) | {"nav": "queue", "request_types": list(RequestType.objects.filter(active=True))}
+    context = _queue(request) | {"nav": "queue", "request_types": [t for t in request_types() if t.active]}
     return _render(request, "tickets/queue.html", context)
 
 
@@ -149,6 +267,26 @@ def _ticket(request: HttpRequest, pk: int) -> Ticket:
     ticket = tickets_visible_to(request.user).select_related("order").filter(pk=pk).first()
     if ticket is None:
         raise Http404(_("No such ticket."))
+    return ticket
+
+
+# What the ticket page shows of the ticket's relations: compiling and reading every column of six
+# tables cost more than the rest of the page's queries together. Actions load the whole ticket.
+SHOWN_RELATED = (
+    "customer__name", "order__number", "team__name",
+    "assignee__username", "assignee__first_name", "assignee__last_name",
+)  # fmt: skip
+
+
+def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
+    """The ticket for display only (GET): its own columns but the search words, and the shown relations."""
+    own = [f.name for f in Ticket._meta.concrete_fields if f.name != "search_text"]
+    qs = tickets_visible_to(request.user).select_related(None).select_related("customer", "order", "team", "assignee")
+    ticket = qs.only(*own, *SHOWN_RELATED).filter(pk=pk).first()
+    if ticket is None:
+        raise Http404(_("No such ticket."))
+    types = {t.pk: t for t in request_types()}  # cached; set so that ticket.request_type costs no query
+    ticket.request_type = types.get(ticket.request_type_id) or ticket.request_type
     return ticket
 
 
@@ -173,7 +311,7 @@ def _live_context(ticket: Ticket, types: list[RequestType]) -> dict[str, Any]:
 
 def _detail_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
     user = request.user
-    types = list(RequestType.objects.all())
+    types = request_types()
     context = _live_context(ticket, types)
     context.update(
         nav="queue",
@@ -181,10 +319,20 @@ def _detail_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         priorities=Priority.choices,
         request_types=[t for t in types if t.active],
         canned=_canned_choices(ticket, user),
-        members=list(_members(ticket)) if can(user, "ticket.assign") else [],
+        members=_member_choices(ticket) if can(user, "ticket.assign") else [],
         errors={},
     )
     return context
+
+
+def _member_choices(ticket: Ticket) -> list[tuple[int, str]]:
+    """(user id, "name (availability)") for the assign picker, read as tuples."""
+    availability = {value: str(label) for value, label in Availability.choices}
+    columns = ("pk", "username", "first_name", "last_name", "staff__display_name", "staff__availability")
+    return [
+        (pk, f"{shown or f'{first} {last}'.strip() or username} ({availability.get(state, state)})")
+        for pk, username, first, last, shown, state in _members(ticket).values_list(*columns)
+    ]
 
 
 def _members(ticket: Ticket) -> Any:
@@ -196,7 +344,7 @@ def _members(ticket: Ticket) -> Any:
 @require_GET
 @staff_page
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = _ticket(request, pk)
+    ticket = _shown_ticket(request, pk)
     return _render(request, "tickets/detail.html", _detail_context(request, ticket))
 
 
@@ -204,10 +352,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_page
 def live(request: HttpRequest, pk: int) -> HttpResponse:
     """The conversation and status strip, polled by htmx so colleagues' changes appear."""
-    ticket = _ticket(request, pk)
-    return _render(
-        request, "tickets/partials/live_response.html", _live_context(ticket, list(RequestType.objects.all()))
-    )
+    ticket = _shown_ticket(request, pk)
+    return _render(request, "tickets/partials/live_response.html", _live_context(ticket, request_types()))
 
 
 # --- Actions --------------------------------------------------------------------------------------
@@ -382,7 +528,7 @@ def _canned_choices(ticket: Ticket, user: Any) -> list[dict[str, Any]]:
         "agent_name": _display_name(user),
     }
     language = (get_language() or "zh-hans")[:2]
-    replies = CannedReply.objects.filter(active=True).order_by("title")
+    replies = active_canned_replies()
     return [
         {"id": c.pk, "title": c.title, "body": _fill(c.body, values)}
         for c in replies

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from desk.accounts.permissions import authorize
+from desk.core.bulk import insert_rows
 from desk.core.events import diff, record_event
 from desk.core.models import Event
 from desk.webhooks.errors import BadEndpoint
@@ -188,18 +189,25 @@ def create_deliveries(events: Sequence[Event]) -> list[int]:
     if not endpoints:
         return []
     now = timezone.now()
-    rows = [
-        WebhookDelivery(endpoint_id=e.pk, event=event, next_attempt_at=now)
-        for event in events
-        for e in endpoints
-        if e.wants(event.verb)
-    ]
-    return [row.pk for row in WebhookDelivery.objects.bulk_create(rows)]
+    rows = [(e.pk, event.pk, now) for event in events for e in endpoints if e.wants(event.verb)]
+    return insert_rows(WebhookDelivery, ["endpoint_id", "event_id", "next_attempt_at"], rows)
+
+
+# Areas add facts about an event's subject to the body (e.g. "case" for after-sales cases), keyed by subject type.
+SubjectDescriber = Callable[[Event], dict[str, Any]]
+_describers: dict[str, SubjectDescriber] = {}
+
+
+def describe_subject(subject_type: str, describer: SubjectDescriber) -> None:
+    """Register what integrators get about subjects of this type (called from an app's ready())."""
+    _describers[subject_type] = describer
 
 
 def payload_for(event: Event) -> dict[str, Any]:
     """The JSON body receivers get; documented in docs/webhooks.md."""
-    return {
+    describer = _describers.get(event.subject_type)
+    extra = describer(event) if describer is not None and event.subject_id is not None else {}
+    return extra | {
         "id": event.pk,
         "verb": event.verb,
         "created_at": event.created_at.isoformat(),

@@ -35,6 +35,20 @@ def schedule_deliveries(events: list[Event]) -> None:
         transaction.on_commit(lambda: _send_all(ids))
 
 
+@db_task()
+def deliver_webhooks(delivery_ids: list[int]) -> None:
+    """Many deliveries in one job (a mass SLA sweep writes 100,000s): one queue write per chunk."""
+    for delivery_id in delivery_ids:
+        services.deliver(delivery_id)
+
+
+SEND_CHUNK = 50
+
+
 def _send_all(ids: list[int]) -> None:
-    for delivery_id in ids:
-        deliver_webhook(delivery_id)
+    if len(ids) <= SEND_CHUNK:  # the usual case: a job each, sent in parallel by the workers
+        for delivery_id in ids:
+            deliver_webhook(delivery_id)
+        return
+    for start in range(0, len(ids), SEND_CHUNK):
+        deliver_webhooks(ids[start : start + SEND_CHUNK])

@@ -48,11 +48,12 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def seeded(transactional_db: Any) -> None:
-    """Put back the rows the data migrations seed (request types, permission grants).
+    """Put back the rows the data migrations seed (request types, grants, return policy, compensation kinds).
 
     The live server needs committed rows, so these tests are transactional and each one ends by
     flushing the database, seeded rows included.
     """
+    from django.apps import apps as django_apps
     from django.core.cache import cache
 
     from desk.accounts.models import RoleGrant
@@ -67,6 +68,8 @@ def seeded(transactional_db: Any) -> None:
     for role, grants in DEFAULT_GRANTS.items():
         for action, limit in grants:
             RoleGrant.objects.get_or_create(role=str(role), action=action, defaults={"limit_amount": limit})
+    for migration in ("0002_default_return_policy", "0004_compensation_kinds"):  # the default policy, the catalogue
+        importlib.import_module(f"desk.cases.migrations.{migration}").seed(django_apps, None)
     cache.clear()
 
 

@@ -83,9 +83,9 @@ def test_virtual_goods_get_three_days(paid_order: Any, time_machine: Any) -> Non
 def test_a_case_answered_in_time_is_left_alone(paid_order: Any, agent: Any, time_machine: Any) -> None:
     case = services.approve_case(request(paid_order, reason=Reason.NO_REASON), by=agent)
     time_machine.shift(timedelta(days=3))
-    assert sweep.run() | {"seconds": 0} == {
-        "auto_approved": 0, "escalated": 0, "expired": 0, "auto_refunded": 0, "refunds_retried": 0, "seconds": 0,
-    }  # fmt: skip
+    result = sweep.run()
+    assert set(result) >= {"auto_approved", "escalated", "expired", "auto_refunded", "refunds_retried"}
+    assert result | {"seconds": 0} == dict.fromkeys(result, 0)  # nothing was due: every count is zero
     assert state(case) == CaseState.APPROVED
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from io import StringIO
 
 from django.core.management import call_command
+from django.utils import timezone
 
 from desk.accounts.models import Role, StaffProfile, Team
 from desk.core.models import Event
@@ -42,6 +43,18 @@ def test_demo_data_loads_a_full_shop_once(db):
     closed = Ticket.objects.filter(status=Status.CLOSED).first()
     verbs = set(Event.objects.filter(ticket_id=closed.pk).values_list("verb", flat=True))
     assert {"ticket.created", "ticket.accepted", "ticket.replied"} <= verbs
+
+    from desk.cases.models import AfterSalesCase, CaseState, CaseType
+    from desk.evidence.models import Dispute, SolutionProposal
+
+    assert set(AfterSalesCase.objects.values_list("case_type", flat=True)) == set(CaseType.values)
+    assert Dispute.objects.exists()
+    assert SolutionProposal.objects.exists()
+
+    states = set(AfterSalesCase.objects.values_list("state", flat=True))
+    assert {CaseState.REQUESTED, CaseState.AWAITING_RETURN, CaseState.RECEIVED, CaseState.CLOSED} <= states
+    assert Event.objects.filter(verb="case.confirm_refund").exists()
+    assert not AfterSalesCase.objects.filter(updated_at__gt=timezone.now()).exists()  # no history in the future
 
     assert "already loaded" in _load()
     assert Ticket.objects.count() == 100

@@ -84,7 +84,8 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already loaded.")
         else:
             self.rng = random.Random(options["seed"])
-            self.clock = SimulatedClock(timezone.now() - timedelta(days=10))
+            self.real_now = timezone.now()
+            self.clock = SimulatedClock(self.real_now - timedelta(days=10))
             with self.clock.running(), transaction.atomic():
                 self._load()
             self._after_load()
@@ -99,6 +100,8 @@ class Command(BaseCommand):
         self.customers = self._customers()
         self.orders = self._orders()
         self._tickets()
+        self._cases()
+        self._other_cases()
 
     def _after_load(self) -> None:
         from desk.sla.services import sweep
@@ -329,6 +332,157 @@ class Command(BaseCommand):
         if stage == 7:
             self.clock.advance(days=1)
             tickets.update_ticket(ticket, by=agent, status=Status.CLOSED)
+
+    def _cases(self) -> None:
+        """After-sales cases in every state of the refund-only and return flows, on delivered orders."""
+        from desk.cases import services as cases
+        from desk.cases.models import CaseType, Exclusion, Grade, ProductRule, Reason
+
+        ProductRule.objects.create(sku="CUP-KID", category="baby", exclusions=[Exclusion.UNSEALED_HYGIENE])
+        ProductRule.objects.create(sku="VAC-R9", category="appliance", warranty_months=24)
+        staff = self.staff
+        delivered = [o for o in self.orders if o.status in ("delivered", "completed")]
+        plays = [(CaseType.RETURN_REFUND, Reason.NO_REASON, stage) for stage in range(8)] + [
+            (CaseType.REFUND_ONLY, Reason.MISSING_PART, stage) for stage in (0, 1, 7)
+        ]
+        plays += [(CaseType.RETURN_REFUND, Reason.QUALITY, stage) for stage in (1, 3, 5, 7)]
+        start = self.real_now - timedelta(days=4)  # each case starts 2 h after the last; its steps follow it
+        for n, (case_type, reason, stage) in enumerate(plays):
+            order = delivered[n * 3 % len(delivered)]
+            item = order.items.order_by("pk").first()
+            self.clock.now = start + timedelta(hours=2 * n)
+            case = cases.open_case(
+                by=None,
+                order=order,
+                case_type=case_type,
+                reason=reason,
+                items=[(item, 1)],
+                reason_text=cat.CASE_REASONS[n % len(cat.CASE_REASONS)],
+            )
+            self._walk_case(cases, case, stage, staff, Grade)
+
+    def _walk_case(self, cases: Any, case: Any, stage: int, staff: dict[str, Any], grade: Any) -> None:
+        """Move a case forward `stage` steps, as the people in the shop would."""
+        if stage == 0:
+            return
+        approver = staff["supervisor"] if case.refund_amount > 2000 else staff["senior"]
+        self.clock.advance(hours=3)
+        exception = "" if case.decision.get("outcome") != "refused" else "老客户，主管特批"
+        cases.approve_case(case, by=approver, policy_exception=exception)
+        if case.case_type == "refund_only":
+            if stage >= 7:
+                self.clock.advance(hours=1)
+                cases.start_refund(case, by=staff["manager"])
+                cases.close_case(case, by=staff["agent"])
+            return
+        if stage == 1:
+            return
+        self.clock.advance(minutes=30)
+        cases.send_return_instructions(
+            case, by=staff["agent"], **cat.RETURN_ADDRESS, packing="请保留原包装及全部配件", shipping_method="顺丰到付"
+        )
+        if stage == 2:
+            return
+        self.clock.advance(hours=20)
+        cases.record_return_shipment(case, carrier="顺丰速运", tracking_number=f"SFR{7700000 + case.pk}")
+        if stage == 3:
+            return
+        self.clock.advance(days=1)
+        cases.receive_return(case, by=staff["warehouse"])
+        if stage == 4:
+            return
+        self.clock.advance(hours=4)
+        cases.inspect_return(
+            case, by=staff["warehouse"], grade=grade.A, complete=True, original=True, defect=False, human_damage=False
+        )
+        if stage == 5:
+            return
+        self.clock.advance(hours=2)
+        cases.start_refund(case, by=staff["manager"])
+        if stage >= 7:
+            cases.close_case(case, by=staff["agent"])
+
+    def _other_cases(self) -> None:
+        """One of each other kind: exchanges, a reship, repairs, guidance, compensation, a proposal, a dispute."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from desk.cases import services as cases
+        from desk.cases import services_compensation as compensation
+        from desk.cases import services_confirmation as confirmation
+        from desk.cases import services_disputes as disputes
+        from desk.cases import services_exchange as exchange
+        from desk.cases import services_repair as repair
+        from desk.cases.models import CaseType, ExchangeMode, Reason, ServiceMode
+        from desk.evidence.models import DisputeTier
+
+        staff = self.staff
+        self.clock.now = self.real_now - timedelta(days=1)
+        for sku, name, model, _price in cat.PRODUCTS:
+            exchange.restock_sku(sku, by=staff["warehouse"], quantity=20, name=name, model=model)
+        delivered = [o for o in self.orders if o.status in ("delivered", "completed") and not o.cases.exists()]
+        vip = [o for o in delivered if o.customer.tier != "regular"]
+        picks = iter([o for o in delivered if o not in vip[:1]])
+
+        def open_(case_type: str, reason: str, order: Any = None, **extra: Any) -> Any:
+            order = order or next(picks)
+            self.clock.advance(hours=1)
+            item = order.items.order_by("pk").first()
+            return cases.open_case(by=None, order=order, case_type=case_type, reason=reason, items=[(item, 1)], **extra)
+
+        agent, senior, warehouse = staff["agent"], staff["senior"], staff["warehouse"]
+        # An exchange returned first (awaiting the return), and a VIP's replacement shipped first.
+        case = open_(CaseType.EXCHANGE, Reason.QUALITY, reason_text="表带断裂，想换一条新的。")
+        cases.approve_case(case, by=senior, policy_exception="质量问题换货")
+        exchange.reserve_replacement(case, by=agent, mode=ExchangeMode.RETURN_FIRST)
+        cases.send_return_instructions(case, by=agent, **cat.RETURN_ADDRESS)
+        if vip:
+            case = open_(CaseType.EXCHANGE, Reason.QUALITY, order=vip[0], reason_text="Screen flickers.")
+            cases.approve_case(case, by=senior, policy_exception="VIP 先换后退")
+            exchange.reserve_replacement(case, by=agent, mode=ExchangeMode.SHIP_FIRST)
+            self.clock.advance(hours=3)
+            exchange.ship_replacement(
+                case,
+                by=warehouse,
+                carrier="顺丰速运",
+                tracking_number=f"SFX{8800000 + case.pk}",
+                return_address=cat.RETURN_ADDRESS["address"],
+                return_contact=cat.RETURN_ADDRESS["contact"],
+                return_phone=cat.RETURN_ADDRESS["phone"],
+            )
+        # A missing charger cable reshipped.
+        case = open_(CaseType.RESHIP, Reason.MISSING_PART, reason_text="少发了充电线。")
+        cases.approve_case(case, by=senior, policy_exception="补寄配件")
+        exchange.reserve_replacement(case, by=agent)
+        exchange.ship_replacement(case, by=warehouse, carrier="中通快递", tracking_number=f"ZT{5500000 + case.pk}")
+        # Repairs: one waiting for diagnosis, one with a fee quoted to the customer.
+        case = open_(CaseType.REPAIR, Reason.QUALITY, serial_number="SN2026A0001", service_mode=ServiceMode.MAIL_IN)
+        cases.approve_case(case, by=senior, policy_exception="保修期内寄修")
+        repair.arrange_repair_service(case, by=agent, address=cat.RETURN_ADDRESS["address"])
+        repair.start_diagnosis(case, by=staff["tech"], carrier="顺丰速运", tracking_number=f"SFM{600000 + case.pk}")
+        # Technical guidance, resolved.
+        case = open_(CaseType.GUIDANCE, Reason.OTHER, reason_text="耳机怎么和第二台手机配对？")
+        repair.give_guidance(case, by=agent, text="长按耳机盒按钮 3 秒进入配对模式，再在手机蓝牙里选择设备。")
+        repair.resolve_guidance(case, by=agent, note="客户确认已配对成功")
+        # A coupon for a late parcel, issued; a proposal waiting for the customer; a dispute with evidence.
+        case = open_(CaseType.COMPENSATION, Reason.OTHER, reason_text="快递延误三天。")
+        cases.approve_case(case, by=agent)
+        grant = compensation.propose_compensation(
+            case, by=agent, kind="coupon", amount=Decimal("20"), reason="延误补偿"
+        )
+        grant = compensation.approve_compensation(grant, by=senior)
+        compensation.issue_compensation(grant, by=agent, reference="CPN-2026-0001")
+        case = open_(CaseType.RETURN_REFUND, Reason.QUALITY, reason_text="外壳划痕，希望部分退款不退货。")
+        confirmation.propose_solution(
+            case,
+            by=senior,
+            kind=CaseType.REFUND_ONLY,
+            summary="不退货，补偿部分货款 30 元",
+            reason="轻微划痕不影响使用",
+            refund_amount=Decimal("30.00"),
+        )
+        case = open_(CaseType.RETURN_REFUND, Reason.DAMAGED, reason_text="收到时屏幕碎裂，快递不认。")
+        disputes.add_evidence(case, SimpleUploadedFile("开箱照片.jpg", b"\xff\xd8\xff demo", "image/jpeg"))
+        disputes.open_dispute(case, by=senior, tier=DisputeTier.MINOR, summary="客户与快递对破损责任有争议")
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password for all: {PASSWORD}):")

@@ -1,0 +1,532 @@
+"""Customer notices: the customer is told of each step of their case, and of its result within 24 h.
+
+How a notice travels:
+- A case event that the customer must hear about (`NOTICE_KINDS`) gets one `CustomerNotice`,
+  written by an event-log writer (`write_notices`, registered in CasesConfig.ready) in the
+  event's own transaction: the step and its notice commit or roll back together.
+- The text is rendered then, in the customer's language (zh-hans or en), for the customer's
+  preferred channel. Email is sent by a Huey job after commit through Django's email backend;
+  other channels (web chat, WeChat, app, phone) have no sender in this process: their rows are
+  the outbox their channel integration reads, and it calls `mark_notice_sent`.
+- A failed email is retried with backoff by `sweep_result_notices` (every minute). A worker
+  claims a notice with a conditional UPDATE (one row updated = it owns the attempt), so two
+  workers never send the same attempt; delivery is at least once.
+- A result notice (the case is finished: refunded, closed, expired, withdrawn, completed) must be
+  delivered within `RESULT_NOTICE_WITHIN` (24 h). Half way, one waiting in a channel outbox is
+  sent by email instead when the customer has an address; when the 24 h pass undelivered, the
+  sweep records `case.result_notice_overdue` (escalated) once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple, TypedDict
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from desk.cases.models import CASE_PREFIX, AfterSalesCase, CustomerNotice, NoticeStatus
+from desk.core.bulk import insert_rows
+from desk.core.events import record_event
+from desk.core.models import Event
+from desk.customers.models import Channel, CustomerIdentity
+
+log = logging.getLogger(__name__)
+
+RESULT_NOTICE_WITHIN = timedelta(hours=24)
+FALLBACK_AFTER = timedelta(hours=12)  # an outbox channel silent this long: try email
+MAX_ATTEMPTS = 10
+BASE_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(hours=1)
+CLAIM_FOR = timedelta(minutes=2)
+SUBJECT_TYPE = "aftersalescase"
+
+# Event verb → notice kind. Verbs of other case types join here when their services exist.
+NOTICE_KINDS: dict[str, str] = {
+    "case.approve": "approved",
+    "case.reject": "rejected",
+    "case.send_instructions": "return_instructions",
+    "case.receive": "received",
+    "case.inspect": "inspected",
+    "case.confirm_refund": "refunded",
+    "case.close": "closed",
+    "case.expire": "expired",
+    "case.withdraw": "withdrawn",
+    "case.ship_replacement": "replacement_shipped",  # exchange and reship
+    "case.ship_back": "shipped_back",  # repair
+    "case.complete": "completed",  # exchange, repair, compensation
+}
+# The case is finished: the customer gets its result within 24 h.
+RESULT_KINDS = {"refunded", "closed", "expired", "withdrawn", "completed"}
+
+
+class NoticeSweep(TypedDict):
+    switched_to_email: int
+    sent: int
+    failed: int
+    escalated: int
+
+
+# --- Writing (inside the case event's transaction) -------------------------------------------------
+def write_notices(events: Sequence[Event]) -> list[int]:
+    """The event-log writer: one notice per case event the customer must hear about; sends after commit.
+
+    Set-based, as a sweep closes thousands of cases at once: the cases with their customers and order
+    numbers read as plain rows, the customers' channel identities in one query, each text rendered once
+    per kind, language and event data with the per-case values filled in, the rows in multi-row INSERTs.
+    Returns the new notices' ids.
+    """
+    wanted = [
+        (e, e.subject_id)
+        for e in events
+        if e.subject_type == SUBJECT_TYPE and e.verb in NOTICE_KINDS and e.subject_id is not None
+    ]
+    if not wanted:
+        return []
+    facts = _case_facts({case_id for _event, case_id in wanted})
+    addresses = _identities({row.customer_id for row in facts.values() if _needs_identity(row)})
+    texts = _Texts()
+    known = {code for code, _name in settings.LANGUAGES}
+    rows: list[tuple[Any, ...]] = []
+    for event, case_id in wanted:
+        case = facts.get(case_id)
+        if case is None:
+            continue
+        kind = NOTICE_KINDS[event.verb]
+        channel = case.preferred_channel or Channel.WEB
+        recipient = _recipient(case, channel, addresses)
+        language = case.language if case.language in known else settings.LANGUAGE_CODE
+        subject, body = texts.render(kind, language, case, event.data)
+        is_result = kind in RESULT_KINDS
+        now = event.created_at
+        rows.append(
+            (
+                case_id,
+                event.pk,
+                kind,
+                is_result,
+                channel,
+                recipient,
+                language,
+                subject[:200],
+                body,
+                now if channel in SENDERS else None,
+                now,
+                now + RESULT_NOTICE_WITHIN if is_result else None,
+            )
+        )
+    ids = insert_rows(CustomerNotice, NOTICE_FIELDS, rows)
+    sendable = [pk for pk, row in zip(ids, rows, strict=True) if row[9] is not None]
+    if sendable:
+        transaction.on_commit(lambda: _enqueue(sendable))
+    return ids
+
+
+NOTICE_FIELDS = [
+    "case_id",
+    "event_id",
+    "kind",
+    "is_result",
+    "channel",
+    "recipient",
+    "language",
+    "subject",
+    "body",
+    "next_attempt_at",
+    "created_at",
+    "due_at",
+]
+
+
+class _CaseFacts(NamedTuple):
+    pk: int
+    case_type: str
+    refund_amount: Decimal
+    currency: str
+    order_number: str
+    customer_id: int
+    name: str
+    preferred_channel: str
+    email: str
+    phone: str
+    language: str
+
+
+def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
+    values = sorted(values)
+    size = max(1, (connection.features.max_query_params or 999) - 10)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _case_facts(ids: set[int]) -> dict[int, _CaseFacts]:
+    """The cases' own values, their order numbers and their customers' addresses, as plain rows."""
+    found: dict[int, _CaseFacts] = {}
+    for chunk in _chunks(ids):
+        rows = AfterSalesCase.objects.filter(pk__in=chunk).values_list(
+            "pk",
+            "case_type",
+            "refund_amount",
+            "currency",
+            "order__number",
+            "customer_id",
+            "customer__name",
+            "customer__preferred_channel",
+            "customer__email",
+            "customer__phone",
+            "customer__language",
+        )
+        found.update((row[0], _CaseFacts(*row)) for row in rows)
+    return found
+
+
+def _needs_identity(case: _CaseFacts) -> bool:
+    channel = case.preferred_channel or Channel.WEB
+    return not ((channel == Channel.EMAIL and case.email) or (channel == Channel.PHONE and case.phone))
+
+
+def _identities(customer_ids: set[int]) -> dict[tuple[int, str], str]:
+    """(customer id, channel) → the customer's oldest identity on that channel, in one query per chunk."""
+    found: dict[tuple[int, str], str] = {}
+    for chunk in _chunks(customer_ids):
+        rows = (
+            CustomerIdentity.objects.filter(customer_id__in=chunk)
+            .order_by("pk")
+            .values_list("customer_id", "channel", "value")
+        )
+        for customer_id, channel, value in rows:
+            found.setdefault((customer_id, channel), value)
+    return found
+
+
+def _recipient(case: _CaseFacts, channel: str, identities: dict[tuple[int, str], str]) -> str:
+    """The customer's address on `channel` (blank when the desk has none)."""
+    if channel == Channel.EMAIL and case.email:
+        return case.email
+    if channel == Channel.PHONE and case.phone:
+        return case.phone
+    return identities.get((case.customer_id, channel), "")
+
+
+_MARK = "\x00"
+_FACT_NAMES = ("number", "order", "amount", "name")
+_FILL = re.compile(f"{_MARK}({'|'.join(_FACT_NAMES)}){_MARK}")
+
+
+class _Texts:
+    """Notice texts rendered once per kind, language, case type and event data, with markers where the
+    per-case facts go; each notice fills its own in (one regex pass, so a value is never re-read)."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def render(self, kind: str, language: str, case: _CaseFacts, data: dict[str, Any]) -> tuple[str, str]:
+        # The bodies read the case's type, and a refund's amount and currency, beyond the facts.
+        own = (case.refund_amount, case.currency) if kind == "refunded" else None
+        key = (kind, language, case.case_type, own, json.dumps(data, sort_keys=True, default=str))
+        template = self._templates.get(key)
+        if template is None:
+            stand_in = AfterSalesCase(
+                case_type=case.case_type, refund_amount=case.refund_amount, currency=case.currency
+            )
+            marks = {name: f"{_MARK}{name}{_MARK}" for name in _FACT_NAMES}
+            with translation.override(language):
+                template = _render(kind, stand_in, data, marks)
+            self._templates[key] = template
+        values = {
+            "number": f"{CASE_PREFIX}{case.pk:07d}",
+            "order": case.order_number,
+            "amount": f"{case.refund_amount} {case.currency}",
+            "name": case.name,
+        }
+
+        def fill(match: re.Match[str]) -> str:
+            return values[match.group(1)]
+
+        return _FILL.sub(fill, template[0]), _FILL.sub(fill, template[1])
+
+
+def _enqueue(ids: list[int]) -> None:
+    from desk.cases.tasks import deliver_notice  # tasks imports the sweep, which imports this module
+
+    for notice_id in ids:
+        deliver_notice(notice_id)
+
+
+# --- Texts ------------------------------------------------------------------------------------------
+def render(kind: str, case: AfterSalesCase, data: dict[str, Any]) -> tuple[str, str]:
+    """The notice's subject and body in the active language."""
+    facts = {
+        "number": case.number,
+        "order": case.order.number,
+        "amount": f"{case.refund_amount} {case.currency}",
+        "name": case.customer.name,
+    }
+    return _render(kind, case, data, facts)
+
+
+def _render(kind: str, case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> tuple[str, str]:
+    subject = _SUBJECTS[kind]() % facts
+    body = _BODIES[kind](case, data, facts)
+    greeting = _("Dear %(name)s,") % facts
+    closing = _("Case %(number)s, order %(order)s.") % facts
+    return subject, f"{greeting}\n\n{body}\n\n{closing}\n"
+
+
+def _approved(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    if case.case_type == "return_refund":
+        return _("Your after-sales request %(number)s was approved. We will send you the return address next.") % facts
+    if case.case_type == "refund_only":
+        return _("Your after-sales request %(number)s was approved; the refund of %(amount)s is on its way.") % facts
+    return _("Your after-sales request %(number)s was approved. We will tell you of each next step.") % facts
+
+
+def _rejected(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("We could not accept your after-sales request %(number)s: %(reason)s") % (
+        facts | {"reason": data.get("reason", "")}
+    )
+
+
+def _instructions(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    ship_by = data.get("ship_by", "")
+    when = timezone.localtime(datetime.fromisoformat(ship_by)).strftime("%Y-%m-%d %H:%M") if ship_by else ""
+    payer = {"customer": _("you"), "shop": _("the shop"), "insurance": _("your shipping insurance")}
+    lines = [
+        _("Please send the goods back to: %(address)s, %(contact)s, %(phone)s.") % data,
+        _("Ship by %(when)s; return postage is paid by %(payer)s.")
+        % {"when": when, "payer": payer.get(data.get("shipping_payer", ""), _("you"))},
+    ]
+    if data.get("packing"):
+        lines.append(_("Packing: %(packing)s") % data)
+    return "\n".join(lines)
+
+
+def _received(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("We received your return for case %(number)s; the warehouse will check it now.") % facts
+
+
+def _inspected(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    if data.get("passed"):
+        return _("Your return for case %(number)s passed inspection; the refund of %(amount)s follows.") % facts
+    return _("Your return for case %(number)s did not pass inspection; our team will contact you.") % facts
+
+
+def _refunded(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    amount = f"{data.get('amount', case.refund_amount)} {case.currency}"
+    return _("%(amount)s was refunded for case %(number)s (refund number %(refund)s).") % (
+        facts | {"amount": amount, "refund": data.get("refund", "")}
+    )
+
+
+def _closed(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("Your after-sales case %(number)s is closed. Thank you for your patience.") % facts
+
+
+def _expired(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("Case %(number)s was closed: the return was not shipped in time.") % facts
+
+
+def _replacement_shipped(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    shipped = _("Your replacement for case %(number)s is on its way: %(carrier)s, tracking number %(tracking)s.") % (
+        facts | {"carrier": data.get("carrier", ""), "tracking": data.get("tracking_number", "")}
+    )
+    send_back = data.get("return_instructions")  # ship first (先发后退): the original goods come back after
+    return f"{shipped}\n{_instructions(case, send_back, facts)}" if send_back else shipped
+
+
+def _shipped_back(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("Your item for case %(number)s is on its way back to you: %(carrier)s, tracking number %(tracking)s.") % (
+        facts | {"carrier": data.get("carrier", ""), "tracking": data.get("tracking_number", "")}
+    )
+
+
+def _completed(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("Your after-sales case %(number)s is complete. Thank you for your patience.") % facts
+
+
+def _withdrawn(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    return _("Your after-sales request %(number)s was withdrawn as you asked.") % facts
+
+
+Body = Callable[[AfterSalesCase, dict[str, Any], dict[str, str]], str]
+_BODIES: dict[str, Body] = {
+    "approved": _approved,
+    "rejected": _rejected,
+    "return_instructions": _instructions,
+    "received": _received,
+    "inspected": _inspected,
+    "refunded": _refunded,
+    "closed": _closed,
+    "expired": _expired,
+    "withdrawn": _withdrawn,
+    "replacement_shipped": _replacement_shipped,
+    "shipped_back": _shipped_back,
+    "completed": _completed,
+}
+_SUBJECTS: dict[str, Callable[[], str]] = {
+    "approved": lambda: _("After-sales request %(number)s approved"),
+    "rejected": lambda: _("After-sales request %(number)s not accepted"),
+    "return_instructions": lambda: _("How to return your goods for case %(number)s"),
+    "received": lambda: _("Return received for case %(number)s"),
+    "inspected": lambda: _("Return inspected for case %(number)s"),
+    "refunded": lambda: _("Refund made for case %(number)s"),
+    "closed": lambda: _("After-sales case %(number)s closed"),
+    "expired": lambda: _("After-sales case %(number)s closed"),
+    "withdrawn": lambda: _("After-sales request %(number)s withdrawn"),
+    "replacement_shipped": lambda: _("Replacement shipped for case %(number)s"),
+    "shipped_back": lambda: _("Your item is on its way back (case %(number)s)"),
+    "completed": lambda: _("After-sales case %(number)s complete"),
+}
+
+
+# --- Sending ----------------------------------------------------------------------------------------
+class NoAddress(Exception):
+    """The desk has no address for the customer on this channel: retrying cannot help."""
+
+
+def _send_email(notice: CustomerNotice) -> None:
+    if not notice.recipient:
+        raise NoAddress(_("The customer has no email address."))
+    EmailMessage(notice.subject, notice.body, settings.DEFAULT_FROM_EMAIL, [notice.recipient]).send()
+
+
+# Channels the desk sends itself; the others are an outbox for their channel integration.
+SENDERS: dict[str, Callable[[CustomerNotice], None]] = {Channel.EMAIL: _send_email}
+
+
+def deliver(notice_id: int) -> CustomerNotice | None:
+    """Claim, send and record one attempt; None when it is not due or another worker owns it."""
+    now = timezone.now()
+    claimed = CustomerNotice.objects.filter(_claimable(now), pk=notice_id).update(
+        status=NoticeStatus.SENDING, claimed_until=now + CLAIM_FOR, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    notice = CustomerNotice.objects.get(pk=notice_id)
+    try:
+        SENDERS[notice.channel](notice)
+    except Exception as failure:  # SMTP down, refused, no address: recorded and retried
+        log.warning("notice %s to %s failed: %s", notice.pk, notice.channel, failure)
+        _failed(notice, str(failure) or failure.__class__.__name__, give_up=isinstance(failure, NoAddress))
+    else:
+        _sent(notice)
+    notice.refresh_from_db()
+    return notice
+
+
+def _claimable(now: datetime) -> Q:
+    waiting = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED], next_attempt_at__lte=now)
+    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)  # its worker died mid-send
+    return (waiting | abandoned) & Q(channel__in=list(SENDERS))
+
+
+def _sent(notice: CustomerNotice) -> None:
+    CustomerNotice.objects.filter(pk=notice.pk, status=NoticeStatus.SENDING).update(
+        status=NoticeStatus.SENT, sent_at=timezone.now(), claimed_until=None, next_attempt_at=None, last_error=""
+    )
+
+
+def _failed(notice: CustomerNotice, error: str, *, give_up: bool = False) -> None:
+    gave_up = give_up or notice.attempts >= MAX_ATTEMPTS
+    delay = min(BASE_DELAY * 2 ** (notice.attempts - 1), MAX_DELAY)
+    CustomerNotice.objects.filter(pk=notice.pk, status=NoticeStatus.SENDING).update(
+        status=NoticeStatus.DEAD if gave_up else NoticeStatus.FAILED,
+        next_attempt_at=None if gave_up else timezone.now() + delay,
+        claimed_until=None,
+        last_error=error[:500],
+    )
+
+
+def mark_notice_sent(notice: CustomerNotice) -> bool:
+    """A channel integration delivered an outbox notice; False when it was already sent."""
+    return bool(
+        CustomerNotice.objects.filter(pk=notice.pk)
+        .exclude(status=NoticeStatus.SENT)
+        .update(status=NoticeStatus.SENT, sent_at=timezone.now(), claimed_until=None, next_attempt_at=None)
+    )
+
+
+# --- The sweep: retries, the email fallback, the 24 h escalation ------------------------------------
+def sweep_result_notices(now: datetime | None = None) -> NoticeSweep:
+    """Re-send due notices, move silent outbox result notices to email, escalate overdue results once."""
+    now = now or timezone.now()
+    switched = _fall_back_to_email(now)
+    outcomes = [deliver(pk) for pk in _due_ids(now)]
+    sent = sum(1 for n in outcomes if n is not None and n.status == NoticeStatus.SENT)
+    failed = sum(1 for n in outcomes if n is not None and n.status != NoticeStatus.SENT)
+    result = NoticeSweep(switched_to_email=switched, sent=sent, failed=failed, escalated=_escalate_overdue(now))
+    if any(result.values()):
+        log.info("notice sweep at %s: %s", now.isoformat(), result)
+    return result
+
+
+def _due_ids(now: datetime, limit: int = 500) -> list[int]:
+    return list(
+        CustomerNotice.objects.filter(_claimable(now)).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+def _unsent_results() -> Q:
+    return Q(is_result=True, sent_at=None, escalated_at=None)
+
+
+def _fall_back_to_email(now: datetime) -> int:
+    """A result notice still waiting in a channel outbox half way to its deadline goes by email too."""
+    waiting = (
+        CustomerNotice.objects.filter(
+            _unsent_results(), status=NoticeStatus.PENDING, created_at__lte=now - FALLBACK_AFTER
+        )
+        .exclude(channel__in=list(SENDERS))
+        .exclude(case__customer__email="")
+        .values_list("pk", "case__customer__email")
+    )
+    switched = 0
+    for pk, email in waiting:
+        switched += (
+            CustomerNotice.objects.filter(pk=pk, status=NoticeStatus.PENDING)
+            .exclude(channel__in=list(SENDERS))
+            .update(channel=Channel.EMAIL, recipient=email, next_attempt_at=now)
+        )
+    return switched
+
+
+def _escalate_overdue(now: datetime) -> int:
+    """Each result notice undelivered past its 24 h is escalated exactly once (claimed by setting escalated_at)."""
+    overdue = CustomerNotice.objects.filter(_unsent_results(), due_at__lte=now)
+    escalated = 0
+    for notice in overdue.select_related("case"):
+        with transaction.atomic():
+            if not overdue.filter(pk=notice.pk).update(escalated_at=now):
+                continue  # delivered just now, or another worker escalated it
+            _record_overdue(notice)
+        escalated += 1
+    return escalated
+
+
+def _record_overdue(notice: CustomerNotice) -> None:
+    case = notice.case
+    record_event(
+        "case.result_notice_overdue",
+        subject=case,
+        customer_id=case.customer_id,
+        ticket_id=case.ticket_id,
+        data={
+            "escalated": True,
+            "notice": notice.pk,
+            "kind": notice.kind,
+            "channel": notice.channel,
+            "status": notice.status,
+            "attempts": notice.attempts,
+            "last_error": notice.last_error,
+            "due_at": notice.due_at,
+        },
+    )

@@ -1,0 +1,295 @@
+"""Permission-scoped reads of after-sales cases and refunds: views and API handlers read only through these.
+
+Lists are newest first and paged by key (`before=<id>`), never counted: at a million cases a
+COUNT or a deep OFFSET costs more than the page itself. Each filter is served by an index
+(see the model's Meta): the state and its deadline, the tracking number, the order, the customer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from desk.accounts.permissions import can
+from desk.cases.models import (
+    CASE_PREFIX,
+    FINISHED_CASE_STATES,
+    AfterSalesCase,
+    CaseItem,
+    CaseState,
+    CaseType,
+    CompensationGrant,
+    CompensationKind,
+    Refund,
+    RefundStatus,
+    ShippingInsuranceClaim,
+)
+from desk.core.errors import NotFound
+from desk.core.models import Event
+from desk.customers.models import Customer
+from desk.evidence.models import Dispute, EvidenceFile, SolutionProposal
+from desk.orders.models import Order
+
+# Who may read cases: anyone who may act on one (agents, warehouse, finance, leads).
+VIEW_ACTIONS = (
+    "case.create", "case.handle", "case.approve", "case.inspect", "refund.execute",
+    "case.diagnose", "stock.manage", "case.dispute", "case.legal",
+)  # fmt: skip
+# The one deadline that runs in each state; a case is overdue when it has passed.
+DEADLINES: dict[str, str] = {
+    CaseState.REQUESTED: "answer_due_at",
+    CaseState.APPROVED: "ship_due_at",
+    CaseState.AWAITING_RETURN: "ship_due_at",
+    CaseState.RETURNING: "receive_due_at",
+    CaseState.RECEIVED: "refund_due_at",
+    CaseState.INSPECTED: "refund_due_at",
+    CaseState.REFUNDING: "refund_due_at",
+    CaseState.DIAGNOSING: "diagnosis_due_at",
+}
+SEARCH_LIMIT = 200  # orders or customers one search term may stand for
+TIMELINE_SIZE = 100
+# What hangs off a case and has its own actions on the case page.
+SUBJECT_MODELS: dict[str, Any] = {
+    "grant": CompensationGrant,
+    "dispute": Dispute,
+    "evidence": EvidenceFile,
+    "proposal": SolutionProposal,
+    "claim": ShippingInsuranceClaim,
+}
+_NUMBER = re.compile(rf"^{CASE_PREFIX}(\d{{1,12}})$", re.IGNORECASE)
+LIST_FIELDS = (
+    "case_type", "state", "reason", "currency", "refund_amount", "created_at", "updated_at",
+    "answer_due_at", "ship_due_at", "receive_due_at", "refund_due_at", "return_tracking_number",
+    "customer__name", "customer__tier", "order__number",
+)  # fmt: skip
+
+
+def may_view_cases(user: Any) -> bool:
+    return any(can(user, action) for action in VIEW_ACTIONS)
+
+
+def cases_visible_to(user: Any) -> QuerySet[AfterSalesCase]:
+    """Every case for users who may act on cases, none for anyone else; related rows joined once."""
+    base = AfterSalesCase.objects.select_related("customer", "order", "policy_version__policy", "ticket")
+    return base if may_view_cases(user) else base.none()
+
+
+def pk_from_number(value: str | int) -> int | None:
+    """`AS0000123`, `as123` or `123` → 123; anything else → None."""
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    match = _NUMBER.match(text)
+    return int(match.group(1)) if match else None
+
+
+def get_case_for(user: Any, number_or_pk: str | int, *, subject_flags: bool = False) -> AfterSalesCase:
+    """The case by number (AS0000123) or id, or NotFound: outsiders cannot tell it exists.
+
+    `subject_flags` adds `has_grant`, `has_dispute`, ... in the same query, so the case page reads
+    only the grants, disputes, evidence and proposals that exist.
+    """
+    pk = pk_from_number(number_or_pk)
+    qs = cases_visible_to(user)
+    if subject_flags:
+        qs = qs.annotate(
+            **{
+                f"has_{kind}": Exists(model.objects.filter(case=OuterRef("pk")))
+                for kind, model in SUBJECT_MODELS.items()
+            }
+        )
+    case = qs.filter(pk=pk).first() if pk else None
+    if case is None:
+        raise NotFound(f"No case {number_or_pk}.", code="case.not_found")
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """What the case list can be narrowed by; empty fields do not filter."""
+
+    state: str = ""
+    case_type: str = ""
+    reason: str = ""
+    overdue: bool = False
+    team: int | None = None  # the linked ticket's team
+    assignee: int | None = None  # the linked ticket's assignee
+    q: str = ""  # case number, order number, tracking number (return or delivery), customer name or phone
+    open_only: bool = False
+
+
+def filter_cases(qs: QuerySet[AfterSalesCase], filters: CaseFilters, *, now: datetime | None = None) -> QuerySet[Any]:
+    """Narrow an already permission-scoped queryset; newest first."""
+    simple = {"state": filters.state, "case_type": filters.case_type, "reason": filters.reason}
+    qs = qs.filter(**{k: v for k, v in simple.items() if v})
+    if filters.open_only and not filters.state:
+        qs = qs.exclude(state__in=FINISHED_CASE_STATES)
+    if filters.overdue:
+        qs = qs.filter(overdue_q(now or timezone.now()))
+    if filters.team is not None:
+        qs = qs.filter(ticket__team_id=filters.team)
+    if filters.assignee is not None:
+        qs = qs.filter(ticket__assignee_id=filters.assignee)
+    if filters.q.strip():
+        qs = qs.filter(search_q(filters.q))
+    return qs.order_by("-id")
+
+
+def overdue_q(now: datetime) -> Q:
+    """Cases whose running deadline has passed: one (state, deadline) index range per state."""
+    query = Q()
+    for state, column in DEADLINES.items():
+        query |= Q(state=state, **{f"{column}__lt": now})
+    return query
+
+
+def search_q(term: str) -> Q:
+    """One box for everything staff type: the orders and customers are looked up first (a few
+    indexed queries), so the case query is an OR of indexed columns, not a join over a million rows."""
+    term = term.strip()
+    query = Q(return_tracking_number=term)
+    if (pk := pk_from_number(term)) is not None and not term.isdigit():
+        query |= Q(pk=pk)
+    orders = Order.objects.filter(Q(number=term) | Q(shipments__tracking_number=term)).values_list("pk", flat=True)
+    order_ids = list(orders.distinct()[:SEARCH_LIMIT])
+    if order_ids:
+        query |= Q(order_id__in=order_ids)
+    customers = Customer.objects.filter(Q(name=term) | Q(phone=term) | Q(email__iexact=term))
+    customer_ids = list(customers.values_list("pk", flat=True)[:SEARCH_LIMIT])
+    if customer_ids:
+        query |= Q(customer_id__in=customer_ids)
+    return query
+
+
+def case_page(qs: QuerySet[AfterSalesCase], *, before: int | None, size: int) -> list[AfterSalesCase]:
+    """`size + 1` rows older than `before` (the extra row says whether there is a next page)."""
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    qs = qs.select_related(None).select_related("customer", "order").only(*LIST_FIELDS)
+    return list(qs[: size + 1])
+
+
+def running_deadline(case: AfterSalesCase) -> datetime | None:
+    column = DEADLINES.get(case.state)
+    return getattr(case, column) if column else None
+
+
+def is_overdue(case: AfterSalesCase, now: datetime) -> bool:
+    due = running_deadline(case)
+    return due is not None and due < now
+
+
+# --- The case page -------------------------------------------------------------------------------
+def case_items(case: AfterSalesCase) -> list[CaseItem]:
+    return list(case.items.select_related("order_item").order_by("pk"))
+
+
+def case_refunds(case: AfterSalesCase) -> list[Refund]:
+    return list(case.refunds.prefetch_related("entries").order_by("pk"))
+
+
+def case_timeline(case: AfterSalesCase, limit: int = TIMELINE_SIZE) -> list[Event]:
+    """The case's events, newest first (the subject index serves it)."""
+    events = Event.objects.filter(subject_type=AfterSalesCase._meta.model_name, subject_id=case.pk)
+    return list(events.select_related("actor").order_by("-id")[:limit])
+
+
+# --- Warehouse and finance -----------------------------------------------------------------------
+WAREHOUSE_STATES = (CaseState.AWAITING_RETURN, CaseState.RETURNING, CaseState.RECEIVED)
+
+
+def find_returns(user: Any, term: str, *, limit: int = 20) -> list[AfterSalesCase]:
+    """The cases a scanned or typed tracking number, case number or order number belongs to."""
+    if not term.strip():
+        return []
+    qs = cases_visible_to(user).filter(search_q(term)).order_by("-id")
+    return list(qs.prefetch_related(Prefetch("items", CaseItem.objects.select_related("order_item")))[:limit])
+
+
+def returns_waiting(user: Any, state: str, *, limit: int = 50) -> list[AfterSalesCase]:
+    """The oldest cases waiting for the warehouse in `state` (returning: on the way; received: to inspect)."""
+    qs = cases_visible_to(user).filter(state=state).order_by("pk")
+    return list(qs.select_related(None).select_related("customer", "order").only(*LIST_FIELDS)[:limit])
+
+
+REFUND_VIEWS = {
+    "sent": Q(status=RefundStatus.SENT),
+    "failed": Q(status=RefundStatus.FAILED),
+    "manual": Q(status=RefundStatus.SENT, provider="manual"),
+    "confirmed": Q(status=RefundStatus.CONFIRMED),
+    "all": Q(),
+}
+
+
+def refunds_visible_to(user: Any) -> QuerySet[Refund]:
+    """Every refund for finance (refund.execute), none for anyone else."""
+    base = Refund.objects.select_related("case", "order")
+    return base if can(user, "refund.execute") else base.none()
+
+
+def refund_page(user: Any, view: str, *, before: int | None, size: int) -> list[Refund]:
+    qs = refunds_visible_to(user).filter(REFUND_VIEWS.get(view, Q())).order_by("-id")
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    return list(qs.prefetch_related("entries")[: size + 1])
+
+
+def get_refund_for(user: Any, refund_number: str) -> Refund:
+    refund = refunds_visible_to(user).filter(refund_number=refund_number.strip()).first()
+    if refund is None:
+        raise NotFound(f"No refund {refund_number}.", code="refund.not_found")
+    return refund
+
+
+def refunds_ready(user: Any, *, limit: int = 50) -> list[AfterSalesCase]:
+    """Cases whose refund can start now, oldest first: inspected returns and approved refund-only requests.
+
+    One query per state, each walking the state index in id order; an OR of the two would make the
+    database walk every case by id instead.
+    """
+    if not can(user, "refund.execute"):
+        return []
+    base = AfterSalesCase.objects.select_related("customer", "order").only(*LIST_FIELDS).order_by("pk")
+    inspected = list(base.filter(state=CaseState.INSPECTED)[:limit])
+    approved = list(base.filter(state=CaseState.APPROVED, case_type=CaseType.REFUND_ONLY)[:limit])
+    return sorted(inspected + approved, key=lambda c: c.pk)[:limit]
+
+
+# --- What hangs off a case: compensation grants, disputes, evidence, solution proposals ------------
+KINDS_CACHE_KEY = "desk:cases:compensation_kinds:v1"
+
+
+def compensation_kinds() -> list[tuple[str, str]]:
+    """(code, name) of the active compensation kinds, cached for a minute (the catalogue changes rarely)."""
+    kinds = cache.get(KINDS_CACHE_KEY)
+    if kinds is None:
+        kinds = list(CompensationKind.objects.filter(active=True).values_list("code", "name"))
+        cache.set(KINDS_CACHE_KEY, kinds, 60)
+    return kinds
+
+
+def case_subjects(case: AfterSalesCase) -> dict[str, list[Any]]:
+    """Grants, disputes, evidence files and proposals of one case, oldest first (one query each)."""
+    found: dict[str, list[Any]] = {}
+    for kind, model in SUBJECT_MODELS.items():
+        if not getattr(case, f"has_{kind}", True):  # flagged absent by get_case_for: no query
+            found[kind] = []
+            continue
+        qs = model.objects.filter(case=case).order_by("pk")
+        found[kind] = list(qs.select_related("kind") if kind == "grant" else qs)
+    return found
+
+
+def get_subject(case: AfterSalesCase, kind: str, pk: int) -> Any:
+    """One grant, dispute, evidence file or proposal of this case, or NotFound."""
+    model = SUBJECT_MODELS.get(kind)
+    found = model.objects.filter(case=case, pk=pk).first() if model else None
+    if found is None:
+        raise NotFound(f"No {kind} {pk} on case {case.number}.", code="case.subject_not_found")
+    return found

@@ -1,0 +1,408 @@
+"""What the after-sales cases API reads and writes; bounds here make bad input a 400, never a 500."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from ninja import Field, Schema
+from pydantic import StringConstraints
+
+from desk.cases.models import (
+    CaseState,
+    CaseType,
+    ExchangeMode,
+    Exclusion,
+    Grade,
+    Reason,
+    RepairOffer,
+    RepairResult,
+    ServiceMode,
+)
+from desk.core.api import Id
+from desk.evidence.models import ConfirmationChannel, DisputeTier
+
+CaseRef = Annotated[str, StringConstraints(max_length=20)]
+RefundNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+# --- Input -----------------------------------------------------------------------------------------
+class LineIn(Schema):
+    order_item_id: Id
+    quantity: int = Field(1, ge=1, le=100_000)
+
+
+class RequestIn(Schema):
+    """What the policy needs to judge a request (preview), and what opening a case adds to it."""
+
+    order_id: Id
+    type: CaseType
+    reason: Reason
+    items: list[LineIn] = Field(default_factory=list, max_length=100, description="Empty for compensation.")
+    insured: bool = Field(False, description="The order carries shipping insurance (运费险).")
+    confirmed_exclusions: list[Exclusion] = Field(
+        default_factory=list, max_length=10, description="Optional exclusions the customer confirmed at purchase."
+    )
+
+
+class CaseIn(RequestIn):
+    reason_text: LongText = ""
+    ticket_id: Id | None = Field(None, description="The customer's ticket this case belongs to.")
+    serial_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = Field(
+        "", description="Repair: the unit's serial number."
+    )
+    service_mode: ServiceMode | None = Field(None, description="Repair: mail-in or on-site.")
+
+
+class ApproveIn(Schema):
+    policy_exception: Text = Field("", description="Required when the policy refuses the request (stated reason).")
+
+
+class RejectIn(Schema):
+    reason: Text
+
+
+class InstructionsIn(Schema):
+    address: Text
+    contact: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
+    packing: Text = ""
+    shipping_method: Text = ""
+
+
+class ShipmentIn(Schema):
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+
+
+class InspectIn(Schema):
+    grade: Grade
+    complete: bool
+    original: bool
+    defect: bool
+    human_damage: bool
+    notes: LongText = ""
+
+
+class RefundIn(Schema):
+    provider: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        None, description="Payment provider (manual, simulated); the configured one when left out."
+    )
+
+
+class MarkDoneIn(Schema):
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+
+# Exchange and reship, repair, guidance.
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), decimal_places=2)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+
+class ReplacementLineIn(Schema):
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    quantity: int = Field(1, ge=1, le=10_000)
+
+
+class ReserveIn(Schema):
+    mode: ExchangeMode | None = Field(None, description="Exchange: return first, or ship first (先发后退).")
+    replacements: list[ReplacementLineIn] | None = Field(None, max_length=50, description="Default: the same SKUs.")
+
+
+class ShipReplacementIn(ShipmentIn):
+    return_address: Text = Field("", description="Ship first: where the customer sends the goods back.")
+    return_contact: ShortText = ""
+    return_phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] = ""
+
+
+class ArrangeServiceIn(Schema):
+    address: Text = Field("", description="On-site: the visit address (mail-in: where the unit is sent).")
+    appointment_at: datetime | None = None
+
+
+class StartDiagnosisIn(Schema):
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+
+
+class DiagnosisIn(Schema):
+    diagnosis: LongText
+    human_damage: bool = False
+    fee: Money = Field(Decimal("0.00"), description="Out of warranty or human damage: the quoted fee.")
+
+
+class RepairResultIn(Schema):
+    result: RepairResult
+    notes: LongText = ""
+    offer: RepairOffer | None = Field(None, description="Cannot be repaired: refund or exchange.")
+
+
+class GuidanceIn(Schema):
+    text: LongText
+    article: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class ResolveIn(Schema):
+    note: LongText = ""
+
+
+class ConvertIn(Schema):
+    to: CaseType
+    reason: Text
+    serial_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    service_mode: ServiceMode | None = None
+
+
+# Compensation, the customer's confirmation, disputes.
+class CompensationIn(Schema):
+    kind: Annotated[str, StringConstraints(min_length=1, max_length=30)] = Field(..., description="Catalogue code.")
+    amount: Money
+    reason: Text
+
+
+class ReasonIn(Schema):
+    reason: Text
+
+
+class ReferenceIn(Schema):
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+
+
+class ProposalIn(Schema):
+    kind: CaseType
+    summary: LongText
+    reason: LongText
+    refund_amount: Money = Decimal("0.00")
+    compensation_amount: Money = Decimal("0.00")
+    fee_amount: Money = Decimal("0.00")
+    process_change: bool = False
+    respond_by: datetime | None = None
+    execute_by: datetime | None = None
+
+
+class AnswerIn(Schema):
+    channel: ConfirmationChannel
+    confirmation_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    reason: LongText = ""
+
+
+class DisputeIn(Schema):
+    tier: DisputeTier
+    summary: LongText
+
+
+class NoteIn(Schema):
+    note: LongText = ""
+
+
+class ArbitrationIn(Schema):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+    reference: ShortText = ""
+    outcome: LongText = ""
+
+
+class OutcomeIn(Schema):
+    outcome: LongText
+
+
+class CaseFilters(Schema):
+    state: CaseState | None = None
+    type: CaseType | None = None
+    order: Id | None = None
+    customer: Id | None = None
+    updated_since: datetime | None = Field(None, description="Only cases changed at or after this time.")
+
+
+# --- Output ----------------------------------------------------------------------------------------
+class DecisionOut(Schema):
+    outcome: str
+    rule: str
+    message: str = Field(..., description="The rule's sentence in the reader's language.")
+    params: dict[str, Any]
+    window_ends: datetime | None
+    shipping_payer: str
+    double_shipping: bool
+    restocking_fee_percent: Decimal
+    policy_version: int | None
+
+
+class AmountsOut(Schema):
+    currency: str
+    goods: Decimal
+    shipping_refund: Decimal
+    restocking_fee: Decimal
+    refund: Decimal
+    compensation: Decimal
+
+
+class CaseItemOut(Schema):
+    order_item_id: int
+    sku: str
+    name: str
+    quantity: int
+    amount: Decimal
+
+
+class TrackingOut(Schema):
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime | None
+
+
+class InspectionOut(Schema):
+    grade: str
+    complete: bool | None = None
+    original: bool | None = None
+    defect: bool | None = None
+    human_damage: bool | None = None
+    passed: bool | None = None
+    notes: str = ""
+
+
+class RefundOut(Schema):
+    refund_number: str
+    amount: Decimal
+    currency: str
+    provider: str
+    status: str
+    provider_reference: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    confirmed_at: datetime | None
+
+
+class OrderRef(Schema):
+    id: int
+    number: str
+
+
+class CustomerRef(Schema):
+    id: int
+    name: str
+
+
+class DeadlinesOut(Schema):
+    answer_due_at: datetime | None
+    ship_due_at: datetime | None
+    receive_due_at: datetime | None
+    refund_due_at: datetime | None
+
+
+class CaseOut(Schema):
+    id: int
+    number: str
+    type: CaseType
+    state: CaseState
+    reason: Reason
+    reason_text: str
+    customer: CustomerRef
+    order: OrderRef
+    ticket_id: int | None
+    decision: DecisionOut | None
+    amounts: AmountsOut
+    return_shipping_payer: str
+    return_instructions: dict[str, Any]
+    tracking: TrackingOut | None
+    inspection: InspectionOut | None
+    close_reason: str
+    allowed_actions: list[str]
+    deadlines: DeadlinesOut
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None
+    received_at: datetime | None
+    closed_at: datetime | None
+
+
+class ReplacementOut(Schema):
+    id: int
+    sku: str
+    quantity: int
+    status: str
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime | None
+
+
+class CompensationOut(Schema):
+    id: int
+    kind: str
+    amount: Decimal
+    currency: str
+    reason: str
+    source: str
+    status: str
+    payout_number: str
+    reference: str
+
+
+class ProposalOut(Schema):
+    id: int
+    kind: str
+    summary: str
+    status: str
+    refund_amount: Decimal
+    compensation_amount: Decimal
+    fee_amount: Decimal
+    respond_by: datetime
+    channel: str
+
+
+class DisputeOut(Schema):
+    id: int
+    tier: str
+    status: str
+    summary: str
+    opened_at: datetime
+    outcome: str
+
+
+class EvidenceOut(Schema):
+    id: int
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    description: str
+    source: str
+    created_at: datetime
+    withdrawn_at: datetime | None
+
+
+class InsuranceClaimOut(Schema):
+    id: int
+    amount: Decimal
+    currency: str
+    status: str
+    carrier: str
+    tracking_number: str
+    reference: str
+    note: str
+    filed_at: datetime
+    settled_at: datetime | None
+
+
+class EvidenceIn(Schema):
+    description: Text = ""
+
+
+class CaseDetailOut(CaseOut):
+    items: list[CaseItemOut]
+    refunds: list[RefundOut]
+    replacements: list[ReplacementOut]
+    compensations: list[CompensationOut]
+    proposals: list[ProposalOut]
+    disputes: list[DisputeOut]
+    evidence: list[EvidenceOut]
+    insurance_claim: InsuranceClaimOut | None
+
+
+class CasePage(Schema):
+    items: list[CaseOut]
+    limit: int
+    offset: int
+    next_offset: int | None

@@ -1,0 +1,82 @@
+"""The return flow's writes after the speed work: the evidence chain told under the case's lock, refund rows known."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from desk.cases import services
+from desk.cases.models import AfterSalesCase, CaseType, Grade, LedgerKind, Reason, Refund, RefundStatus
+from desk.cases.services_disputes import add_evidence
+from desk.cases.tests.conftest import lines
+from desk.core.models import Event
+from desk.evidence.chain import verify_case
+from desk.evidence.models import ChainLink, LinkKind
+
+
+@pytest.fixture
+def case(delivered_order: Any) -> Any:
+    return services.open_case(
+        by=None, order=delivered_order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
+        items=lines(delivered_order, 1),
+    )  # fmt: skip
+
+
+def to_refund(case: Any, agent: Any, warehouse_clerk: Any, manager: Any) -> Refund:
+    case = services.approve_case(case, by=agent)
+    case = services.send_return_instructions(case, by=agent, address="上海市仓库", contact="退货组", phone="021-5555")
+    case = services.record_return_shipment(case, carrier="SF", tracking_number="SFR1")
+    case = services.receive_return(case, by=warehouse_clerk)
+    case = services.inspect_return(
+        case, by=warehouse_clerk, grade=Grade.A, complete=True, original=True, defect=False, human_damage=False
+    )
+    return services.start_refund(case, by=manager)
+
+
+def chain_reads(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT DISTINCT "evidence_chainlink"')]
+
+
+def test_a_case_without_a_chain_gets_no_links_and_no_chain_query(
+    case: Any, agent: Any, warehouse_clerk: Any, manager: Any
+) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        refund = to_refund(case, agent, warehouse_clerk, manager)
+    assert refund.status == RefundStatus.CONFIRMED
+    assert chain_reads(captured) == []
+    assert not ChainLink.objects.filter(case_id=case.pk).exists()
+
+
+def test_a_chained_case_links_every_later_step_and_verifies(
+    case: Any, agent: Any, warehouse_clerk: Any, manager: Any
+) -> None:
+    photo = SimpleUploadedFile("开箱.jpg", b"\xff\xd8\xff photo", content_type="image/jpeg")
+    add_evidence(case, photo, by=agent)
+    to_refund(AfterSalesCase.objects.get(pk=case.pk), agent, warehouse_clerk, manager)
+    linked = ChainLink.objects.filter(case_id=case.pk, kind=LinkKind.EVENT).order_by("sequence")
+    verbs = [Event.objects.get(pk=link.object_id).verb for link in linked]
+    assert verbs == [
+        "case.opened", "case.evidence_added", "case.approve", "case.send_instructions", "case.ship_return",
+        "case.receive", "case.inspect", "case.start_refund", "case.confirm_refund",
+    ]  # fmt: skip
+    assert verify_case(case.pk).ok
+
+
+def test_the_returned_refund_matches_its_row_and_its_ledger(
+    case: Any, agent: Any, warehouse_clerk: Any, manager: Any
+) -> None:
+    refund = to_refund(case, agent, warehouse_clerk, manager)
+    stored = Refund.objects.get(pk=refund.pk)
+    fields = ("status", "attempts", "sent_at", "confirmed_at", "provider_reference", "amount", "refund_number")
+    assert [getattr(refund, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert (refund.attempts, refund.provider_reference[:3]) == (1, "SIM")
+    ledger = list(stored.entries.order_by("pk").values_list("kind", "amount", "note"))
+    assert [kind for kind, _amount, _note in ledger] == [
+        LedgerKind.REQUESTED, LedgerKind.APPROVED, LedgerKind.SENT, LedgerKind.CONFIRMED,
+    ]  # fmt: skip
+    assert {amount for _kind, amount, _note in ledger} == {refund.amount}
+    assert ledger[-1][2] == refund.provider_reference

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from desk.cases import views
+
+app_name = "cases"
+urlpatterns = [
+    path("", views.case_list, name="list"),
+    path("warehouse/", views.warehouse, name="warehouse"),
+    path("refunds/", views.refunds, name="refunds"),
+    path("new/", views.new_case, name="new"),
+    path("new/preview/", views.new_case_preview, name="new_preview"),
+    path("refunds/<str:number>/<str:verb>/", views.refund_action, name="refund_action"),
+    path("<str:ref>/", views.case_detail, name="detail"),
+    path("<str:ref>/<str:verb>/", views.case_action, name="action"),
+    path("<str:ref>/<str:kind>/<int:pk>/<str:verb>/", views.subject_action, name="subject_action"),
+]
