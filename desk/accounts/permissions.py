@@ -120,12 +120,14 @@ _CACHE_SECONDS = 60
 
 def grants_for(role: str) -> dict[str, Decimal | None]:
     """The role's grants, cached briefly: they are read on every request and change rarely."""
-    key = _CACHE_KEY.format(role=role)
-    grants = cache.get(key)
-    if grants is None:
-        grants = dict(RoleGrant.objects.filter(role=role).values_list("action", "limit_amount"))
-        cache.set(key, grants, _CACHE_SECONDS)
-    return grants
+    return (
+        cache.get_or_set(
+            _CACHE_KEY.format(role=role),
+            lambda: dict(RoleGrant.objects.filter(role=role).values_list("action", "limit_amount")),
+            _CACHE_SECONDS,
+        )
+        or {}
+    )  # `or`: the stubs type it Optional
 
 
 @receiver([post_save, post_delete], sender=RoleGrant)

@@ -34,6 +34,7 @@ from desk.cases.forms import (
     ConvertGuidanceForm,
     DiagnosisForm,
     EvidenceForm,
+    ExtendReturnForm,
     GuidanceForm,
     InspectForm,
     InstructionsForm,
@@ -52,6 +53,7 @@ from desk.cases.forms import (
     ReserveForm,
     ResolveDisputeForm,
     ResolveGuidanceForm,
+    SettleUnreturnedForm,
     ShipmentForm,
     StartDiagnosisForm,
 )
@@ -62,6 +64,7 @@ from desk.cases.models import (
     CaseState,
     CaseType,
     ClaimStatus,
+    ExchangeMode,
     GrantStatus,
     Payer,
     Refund,
@@ -116,6 +119,10 @@ def _replacement_on_its_way(case: AfterSalesCase) -> bool:
     return case.state in (CaseState.REPLACEMENT_SHIPPED, CaseState.RETURNING, CaseState.RECEIVED)
 
 
+def _ship_first_return_awaited(case: AfterSalesCase) -> bool:
+    return case.state == CaseState.REPLACEMENT_SHIPPED and case.exchange_mode == ExchangeMode.SHIP_FIRST
+
+
 def _open(case: AfterSalesCase) -> bool:
     return case.state not in FINISHED_CASE_STATES
 
@@ -161,6 +168,14 @@ CASE_ACTIONS: list[CaseAction] = [
     CaseAction(
         "complete", "complete_replacement", _("Complete the exchange"), "case.handle", NoFields,
         lambda case, by, data: exchange.complete_replacement(case, by=by), True, types=REPLACEMENT_TYPES,
+    ),
+    CaseAction(
+        None, "extend_exchange_return", _("Give more time for the return"), "case.handle", ExtendReturnForm,
+        _kw(exchange.extend_exchange_return), types=(CaseType.EXCHANGE,), when=_ship_first_return_awaited,
+    ),
+    CaseAction(
+        "settle_unreturned", "settle_unreturned_exchange", _("Settle the unreturned goods"), "case.approve",
+        SettleUnreturnedForm, _kw(exchange.settle_unreturned_exchange), types=(CaseType.EXCHANGE,),
     ),
     # Repair (维修)
     CaseAction(

@@ -47,6 +47,7 @@ router = Router(tags=["cases"])
 _ACTION_NAMES = {
     "send_instructions": "return-instructions", "ship_return": "return-shipment", "start_refund": "refund",
     "diagnose": "diagnosis", "quote_fee": "diagnosis", "record_result": "repair-result", "give_guidance": "guidance",
+    "settle_unreturned": "settle-unreturned",
 }  # fmt: skip
 _SYSTEM_STEPS = {"expire", "confirm_refund"}
 

@@ -32,6 +32,7 @@ from desk.cases.schemas import (
     DiagnosisIn,
     DisputeIn,
     EvidenceIn,
+    ExtendReturnIn,
     GuidanceIn,
     NoteIn,
     OutcomeIn,
@@ -41,6 +42,7 @@ from desk.cases.schemas import (
     RepairResultIn,
     ReserveIn,
     ResolveIn,
+    SettleUnreturnedIn,
     ShipmentIn,
     ShipReplacementIn,
     StartDiagnosisIn,
@@ -113,6 +115,20 @@ def ship_replacement(request: AuthedRequest, ref: CaseRef, payload: ShipReplacem
 def replacement_delivered(request: AuthedRequest, ref: CaseRef) -> Answer:
     """The customer has the replacement."""
     return _fresh(request, exchange.record_replacement_delivery(_case(request, ref), by=request.auth))
+
+
+@router.post("/{ref}/extend-return", response={200: CaseDetailOut, **ERRORS})
+def extend_return(request: AuthedRequest, ref: CaseRef, payload: ExtendReturnIn) -> Answer:
+    """Ship first: give the customer more days to send the goods back."""
+    case = exchange.extend_exchange_return(_case(request, ref), by=request.auth, **payload.model_dump())
+    return _fresh(request, case)
+
+
+@router.post("/{ref}/settle-unreturned", response={200: CaseDetailOut, **ERRORS})
+def settle_unreturned(request: AuthedRequest, ref: CaseRef, payload: SettleUnreturnedIn) -> Answer:
+    """Ship first and the return is overdue: charge the customer for the goods kept, or write them off (closes)."""
+    case = exchange.settle_unreturned_exchange(_case(request, ref), by=request.auth, **payload.model_dump())
+    return _fresh(request, case)
 
 
 _COMPLETE: dict[str, Callable[..., AfterSalesCase]] = {

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from markupsafe import Markup
 
 from desk.cases.models import CaseState, CaseType, ExchangeMode, Grade, Reason, RepairOffer, RepairResult, ServiceMode
 from desk.cases.queries import CaseFilters, compensation_kinds
@@ -22,23 +24,22 @@ def _blank(choices: Any) -> list[tuple[Any, Any]]:
 
 
 class CaseFilterForm(forms.Form):
-    """The case list's filters, read from the query string."""
+    """The case list's filters, read from the query string.
+
+    The choices come from the model's enums, so states and types other areas add appear without a
+    change here. The fields are shared by every instance (`_SharedFields`): the form only reads.
+    """
 
     q = forms.CharField(max_length=100, required=False, label=_("Search"))
-    state = forms.ChoiceField(choices=[], required=False, label=_("State"))
-    type = forms.ChoiceField(choices=[], required=False, label=_("Type"))
-    reason = forms.ChoiceField(choices=[], required=False, label=_("Reason"))
+    state = forms.ChoiceField(
+        choices=[("", _("All open")), *CaseState.choices, ("any", _("Any state"))], required=False, label=_("State")
+    )
+    type = forms.ChoiceField(choices=_blank(CaseType.choices), required=False, label=_("Type"))
+    reason = forms.ChoiceField(choices=_blank(Reason.choices), required=False, label=_("Reason"))
     overdue = forms.BooleanField(required=False, label=_("Overdue only"))
     team = forms.IntegerField(min_value=1, required=False)
     assignee = forms.IntegerField(min_value=1, required=False)
     before = forms.IntegerField(min_value=1, required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Choices are read per form, so states and types other areas add appear without a change here.
-        self.fields["state"].choices = [("", _("All open")), *CaseState.choices, ("any", _("Any state"))]  # type: ignore[attr-defined]
-        self.fields["type"].choices = _blank(CaseType.choices)  # type: ignore[attr-defined]
-        self.fields["reason"].choices = _blank(Reason.choices)  # type: ignore[attr-defined]
 
     def filters(self) -> CaseFilters:
         data = self.cleaned_data if self.is_valid() else {}
@@ -56,6 +57,70 @@ class CaseFilterForm(forms.Form):
 
     def before_id(self) -> int | None:
         return self.cleaned_data.get("before") if self.is_valid() else None
+
+
+class _SharedFields(dict):  # type: ignore[type-arg]
+    """Fields that forms share instead of deep-copying them on every instance.
+
+    A form deep-copies its fields so that one instance may change them; the case list's filter form
+    never does (it only reads the query string), and the copies cost more than its SQL query.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        return dict(self)
+
+
+CaseFilterForm.base_fields = _SharedFields(CaseFilterForm.base_fields)  # type: ignore[misc]
+
+
+# --- An action form's fields as the case pages show them --------------------------------------------
+_BLANK_FIELDS: dict[tuple[Any, ...], tuple[bool, Markup]] = {}
+_BLANK_FIELDS_MAX = 1_000
+
+
+def action_fields(form_class: type[forms.Form], data: Any = None) -> tuple[bool, Markup]:
+    """(is multipart, its fields' labels and widgets as HTML) of an action's form.
+
+    A blank form is the same for every case: it is rendered once per language and set of choices
+    (a case page shows up to ten of these forms, and Django's widget templates cost more than the
+    rest of the page). A form posted back with an error is rendered from its data every time.
+    """
+    if data is not None:
+        return _rendered(form_class(data))
+    form = form_class() if form_class.__init__ is not forms.Form.__init__ else None  # choices set per instance
+    key = (form_class, get_language(), _choices_key(form))
+    found = _BLANK_FIELDS.get(key)
+    if found is None:
+        if len(_BLANK_FIELDS) >= _BLANK_FIELDS_MAX:
+            _BLANK_FIELDS.clear()
+        found = _BLANK_FIELDS[key] = _rendered(form or form_class())
+    return found
+
+
+def _choices_key(form: forms.Form | None) -> tuple[Any, ...]:
+    if form is None:
+        return ()
+    key = []
+    for name, field in form.fields.items():
+        if isinstance(field, forms.ChoiceField):
+            choices: Any = field.choices
+            key.append((name, tuple((value, str(label)) for value, label in choices)))
+    return tuple(key)
+
+
+_CHECKBOX = Markup('\n  <label class="small check">{} {}</label>')  # the label escaped as Jinja escapes it
+_FIELD = Markup('\n  <label class="small">{}{}</label>')
+
+
+def _rendered(form: forms.Form) -> tuple[bool, Markup]:
+    """The fields as `cases/_actions.html` used to loop over them: a checkbox before its label."""
+    parts = []
+    for field in form:
+        if field.widget_type == "checkbox":
+            parts.append(_CHECKBOX.format(field.as_widget(), field.label))
+        else:
+            parts.append(_FIELD.format(field.label, field.as_widget()))
+    return form.is_multipart(), Markup("").join(parts)
 
 
 # --- One form per action ------------------------------------------------------------------------
@@ -133,6 +198,22 @@ class ReplacementShipmentForm(forms.Form):
 
 
 # --- Repair and guidance ------------------------------------------------------------------------
+class ExtendReturnForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=30, initial=3, label=_("More days for the return"))
+    note = forms.CharField(max_length=300, required=False, label=_("Note"))
+
+
+class SettleUnreturnedForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("charge", _("Charge the customer for the goods kept")), ("write_off", _("Write the goods off"))],
+        label=_("Decision"),
+    )
+    amount = forms.DecimalField(
+        min_value=0, max_digits=12, decimal_places=2, required=False, label=_("Amount (empty: the goods' value)")
+    )
+    note = forms.CharField(max_length=300, required=False, label=_("Note"))
+
+
 class ArrangeRepairForm(forms.Form):
     address = forms.CharField(max_length=300, label=_("Service address"))
     appointment_at = forms.DateTimeField(
@@ -278,3 +359,21 @@ def quantities(data: Any, item_ids: list[int]) -> dict[int, int]:
         if units > 0:
             found[pk] = units
     return found
+
+
+class StockSearchForm(forms.Form):
+    q = forms.CharField(max_length=64, required=False, label=_("SKU, name or model"))
+
+
+class RestockForm(forms.Form):
+    sku = forms.CharField(max_length=64, label=_("SKU"))
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, label=_("Quantity"))
+    name = forms.CharField(max_length=200, required=False, label=_("Name (new SKU)"))
+    model = forms.CharField(max_length=100, required=False, label=_("Model (new SKU)"))
+    spec = forms.CharField(max_length=100, required=False, label=_("Spec (new SKU)"))
+    note = forms.CharField(max_length=300, required=False, label=_("Note"))
+
+
+class ResellForm(forms.Form):
+    sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, label=_("Units back on sale"))

@@ -29,15 +29,14 @@ from typing import Any, NamedTuple, TypedDict
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from desk.cases.models import CASE_PREFIX, AfterSalesCase, CustomerNotice, NoticeStatus
-from desk.core.bulk import insert_rows
-from desk.core.events import record_event
-from desk.core.models import Event
+from desk.core.bulk import id_list, insert_rows
+from desk.core.events import EventFacts, record_event
 from desk.customers.models import Channel, CustomerIdentity
 
 log = logging.getLogger(__name__)
@@ -64,6 +63,7 @@ NOTICE_KINDS: dict[str, str] = {
     "case.ship_replacement": "replacement_shipped",  # exchange and reship
     "case.ship_back": "shipped_back",  # repair
     "case.complete": "completed",  # exchange, repair, compensation
+    "case.settle_unreturned": "closed",  # ship-first exchange whose goods never came back
 }
 # The case is finished: the customer gets its result within 24 h.
 RESULT_KINDS = {"refunded", "closed", "expired", "withdrawn", "completed"}
@@ -77,7 +77,7 @@ class NoticeSweep(TypedDict):
 
 
 # --- Writing (inside the case event's transaction) -------------------------------------------------
-def write_notices(events: Sequence[Event]) -> list[int]:
+def write_notices(events: Sequence[EventFacts]) -> list[int]:
     """The event-log writer: one notice per case event the customer must hear about; sends after commit.
 
     Set-based, as a sweep closes thousands of cases at once: the cases with their customers and order
@@ -161,18 +161,20 @@ class _CaseFacts(NamedTuple):
     language: str
 
 
+_CHUNK = 5000  # ids per query: they are one bound parameter (`id_list`), so no statement limit applies
+
+
 def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
     values = sorted(values)
-    size = max(1, (connection.features.max_query_params or 999) - 10)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
 
 
 def _case_facts(ids: set[int]) -> dict[int, _CaseFacts]:
     """The cases' own values, their order numbers and their customers' addresses, as plain rows."""
     found: dict[int, _CaseFacts] = {}
     for chunk in _chunks(ids):
-        rows = AfterSalesCase.objects.filter(pk__in=chunk).values_list(
+        rows = AfterSalesCase.objects.filter(pk__in=id_list(chunk)).values_list(
             "pk",
             "case_type",
             "refund_amount",
@@ -199,7 +201,7 @@ def _identities(customer_ids: set[int]) -> dict[tuple[int, str], str]:
     found: dict[tuple[int, str], str] = {}
     for chunk in _chunks(customer_ids):
         rows = (
-            CustomerIdentity.objects.filter(customer_id__in=chunk)
+            CustomerIdentity.objects.filter(customer_id__in=id_list(chunk))
             .order_by("pk")
             .values_list("customer_id", "channel", "value")
         )
@@ -228,11 +230,12 @@ class _Texts:
 
     def __init__(self) -> None:
         self._templates: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._data: dict[int, str] = {}  # id of an event's data → its key text (a batch shares one object)
 
     def render(self, kind: str, language: str, case: _CaseFacts, data: dict[str, Any]) -> tuple[str, str]:
         # The bodies read the case's type, and a refund's amount and currency, beyond the facts.
         own = (case.refund_amount, case.currency) if kind == "refunded" else None
-        key = (kind, language, case.case_type, own, json.dumps(data, sort_keys=True, default=str))
+        key = (kind, language, case.case_type, own, self._data_key(data))
         template = self._templates.get(key)
         if template is None:
             stand_in = AfterSalesCase(
@@ -253,6 +256,13 @@ class _Texts:
             return values[match.group(1)]
 
         return _FILL.sub(fill, template[0]), _FILL.sub(fill, template[1])
+
+    def _data_key(self, data: dict[str, Any]) -> str:
+        # By identity: the events (and so their data) outlive this renderer, so an id is not reused.
+        text = self._data.get(id(data))
+        if text is None:
+            text = self._data[id(data)] = json.dumps(data, sort_keys=True, default=str)
+        return text
 
 
 def _enqueue(ids: list[int]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import StringConstraints
@@ -116,6 +116,19 @@ class ShipReplacementIn(ShipmentIn):
     return_address: Text = Field("", description="Ship first: where the customer sends the goods back.")
     return_contact: ShortText = ""
     return_phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] = ""
+
+
+class ExtendReturnIn(Schema):
+    days: int = Field(ge=1, le=30, description="More days from now for a ship-first exchange's return.")
+    note: Text = ""
+
+
+class SettleUnreturnedIn(Schema):
+    outcome: Literal["charge", "write_off"] = Field(
+        description="charge: the customer pays for the goods kept; write_off: the shop bears it."
+    )
+    amount: Money | None = Field(None, description="Default: what the claimed goods were paid.")
+    note: Text = ""
 
 
 class ArrangeServiceIn(Schema):

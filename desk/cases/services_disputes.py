@@ -31,6 +31,7 @@ from desk.cases import services
 from desk.cases.errors import BadEvidence, DisputeConflict, EvidenceLocked, IllegalTransition
 from desk.cases.models import AfterSalesCase
 from desk.core.errors import ValidationFailed
+from desk.core.uploads import content_matches, disguised_message
 from desk.evidence import chain
 from desk.evidence.models import Dispute, DisputeStatus, DisputeTier, EvidenceFile, EvidenceSource
 from desk.tickets.services import ATTACHMENT_TYPES
@@ -90,7 +91,7 @@ def _store(
 
 
 def _check_upload(upload: UploadedFile[bytes]) -> str:
-    """The ticket attachments' rule: photos, videos and PDFs only, not empty, within the size limit."""
+    """The ticket attachments' rule: photos, videos and PDFs (by their bytes too), not empty, within the limit."""
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     if content_type not in ATTACHMENT_TYPES:
         raise BadEvidence(
@@ -104,6 +105,8 @@ def _check_upload(upload: UploadedFile[bytes]) -> str:
             _("%(name)s is empty or larger than %(mb)s MB.") % {"name": upload.name, "mb": limit // (1024 * 1024)},
             field="file",
         )
+    if not content_matches(upload, content_type):
+        raise BadEvidence(disguised_message(upload.name, content_type), field="file")
     return content_type
 
 

@@ -10,6 +10,9 @@ An exchange or reship case is opened and approved like any other (`services.open
 - ship first: `ship_replacement` sets `return_due_at`; the customer ships the return, which is
   received and inspected as above; `expire_unreturned_exchanges` escalates a late return;
 - `record_replacement_delivery` notes the parcel arrived, `complete_replacement` ends the case.
+- A ship-first return that is overdue is escalated by the sweep; then a person either gives the
+  customer more time (`extend_exchange_return`) or settles it (`settle_unreturned_exchange`: the
+  customer is charged for the goods kept, or the shop writes them off), which closes the case.
 
 Withdrawing, expiring or closing a case releases what it still holds (`services._close`).
 Lock order: the case, then stock rows in ascending SKU order.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -300,3 +304,88 @@ def expire_unreturned_exchanges(now: datetime | None = None) -> int:
     if escalated:
         log.info("ship-first exchanges escalated for a late return: %s", escalated)
     return escalated
+
+
+# --- Deciding about an overdue ship-first return ------------------------------------------------
+SETTLE_OUTCOMES = {"charge": "return_charged", "write_off": "return_written_off"}
+MAX_EXTENSION_DAYS = 30
+
+
+def extend_exchange_return(case: AfterSalesCase, *, by: Any, days: int, note: str = "") -> AfterSalesCase:
+    """Give the customer `days` more (from now) to send back a ship-first exchange's goods.
+
+    Allowed while the return is still expected, overdue or not; the sweep watches the new deadline.
+    """
+    authorize(by, "case.handle", subject=case)
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise ValidationFailed(
+            _("Extend by 1 to %(max)s days.") % {"max": MAX_EXTENSION_DAYS}, code="exchange.bad_days", field="days"
+        )
+    with transaction.atomic():
+        case = _lock(case)
+        _require_awaited_return(case)
+        now = timezone.now()
+        before = case.return_due_at
+        case.return_due_at = now + timedelta(days=days)
+        case.return_instructions = {**(case.return_instructions or {}), "ship_by": case.return_due_at.isoformat()}
+        _save(case, now)
+        data = {"days": days, "note": note.strip()}
+        _event(
+            "case.return_extended", case, by,
+            before={"return_due_at": before}, after={"return_due_at": case.return_due_at}, data=data,
+        )  # fmt: skip
+    return case
+
+
+def settle_unreturned_exchange(
+    case: AfterSalesCase, *, by: Any, outcome: str, amount: Decimal | None = None, note: str = ""
+) -> AfterSalesCase:
+    """Close a ship-first exchange whose return is overdue: charge the customer for the goods they kept,
+    or write them off. Either way the shop gives up goods worth `amount` (default: the claimed items'
+    value), so it needs an approval limit that covers it, and the decision is the case's last step.
+    """
+    if outcome not in SETTLE_OUTCOMES:
+        raise ValidationFailed(_("Choose charge or write off."), code="exchange.bad_outcome", field="outcome")
+    with transaction.atomic():
+        case = _lock(case)
+        value = _claimed_value(case) if amount is None else amount
+        if value < 0:
+            raise ValidationFailed(_("The amount cannot be negative."), code="exchange.bad_amount", field="amount")
+        authorize(by, "case.approve", amount=value, subject=case)
+        if case.case_type != CaseType.EXCHANGE or case.exchange_mode != ExchangeMode.SHIP_FIRST:
+            raise Conflict(_("Only a ship-first exchange waits for goods after shipping."), code="case.type_mismatch")
+        if case.return_due_at is not None:
+            raise Conflict(
+                _("The customer still has until %(due)s to ship the return.")
+                % {"due": timezone.localtime(case.return_due_at).strftime("%Y-%m-%d %H:%M")},
+                code="exchange.return_not_overdue",
+            )
+        before, after = machines.step(case, "settle_unreturned")
+        now = timezone.now()
+        case.close_reason, case.closed_at = SETTLE_OUTCOMES[outcome], now
+        _save(case, now)
+        data = {"outcome": outcome, "amount": value, "currency": case.currency, "note": note.strip()}
+        _event("case.settle_unreturned", case, by, before={"state": before}, after={"state": after}, data=data)
+        services_confirm.resume_after_cases([case.order_id], by=by)
+    return case
+
+
+def _require_awaited_return(case: AfterSalesCase) -> None:
+    awaited = (
+        case.case_type == CaseType.EXCHANGE
+        and case.exchange_mode == ExchangeMode.SHIP_FIRST
+        and case.state == CaseState.REPLACEMENT_SHIPPED
+    )
+    if not awaited:
+        raise Conflict(
+            _("Only a ship-first exchange whose replacement went out waits for the customer's return."),
+            code="exchange.no_return_awaited",
+        )
+
+
+def _claimed_value(case: AfterSalesCase) -> Decimal:
+    """What the claimed goods were paid (their allocated share), or their list price where none was kept."""
+    total = Decimal("0.00")
+    for item in case.items.select_related("order_item"):
+        total += item.amount or item.order_item.unit_price * item.quantity
+    return total

@@ -90,6 +90,8 @@ def shorttime(value: datetime | None) -> str:
 
 
 def environment(**options: Any) -> Environment:
+    from desk.core.event_labels import event_label  # it translates through this module's gettext
+
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
     env = Environment(**options)  # noqa: S701  autoescape is set by Django's backend
@@ -104,6 +106,7 @@ def environment(**options: Any) -> Environment:
         {
             "url": url,
             "static": static,
+            "event_label": event_label,
             "get_language": translation.get_language,
             "LANGUAGES": settings.LANGUAGES,
         }

@@ -152,7 +152,8 @@ def get_customer_for(user: Any, customer_id: int | str, *, details: bool = True)
     qs = customers_visible_to(user)
     if not details:
         qs = qs.select_related(None).prefetch_related(None)
-    customer = qs.filter(pk=pk).first() if pk else None
+    # One row by its key: no ORDER BY (first() would add the list's ordering to the lookup).
+    customer = next(iter(qs.filter(pk=pk).order_by()[:1]), None) if pk else None
     if customer is None:
         raise NotFound(f"No customer {customer_id}.", code="customer.not_found")
     return customer

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -28,11 +28,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from desk.cases.models import AfterSalesCase
+from desk.core.bulk import insert_rows
+from desk.core.events import EventFacts
 from desk.core.models import Event
 from desk.evidence.models import ChainLink, Dispute, EvidenceFile, LinkKind
 
@@ -109,16 +111,24 @@ def file_sha256(evidence: EvidenceFile) -> str:
 
 
 def link_hash(link: ChainLink) -> str:
+    return _link_hash(
+        link.case_id, link.sequence, link.kind, link.object_id, link.content_hash, link.previous_hash, link.created_at
+    )
+
+
+def _link_hash(
+    case_id: int, sequence: int, kind: str, object_id: int, content_hash: str, previous_hash: str, created_at: datetime
+) -> str:
     return sha256_text(
         canonical(
             {
-                "case": link.case_id,
-                "sequence": link.sequence,
-                "kind": link.kind,
-                "object_id": link.object_id,
-                "content_hash": link.content_hash,
-                "previous_hash": link.previous_hash,
-                "created_at": _utc(link.created_at),
+                "case": case_id,
+                "sequence": sequence,
+                "kind": kind,
+                "object_id": object_id,
+                "content_hash": content_hash,
+                "previous_hash": previous_hash,
+                "created_at": _utc(created_at),
             }
         )
     )
@@ -158,23 +168,78 @@ def known(case_id: int, *, chained: bool) -> Iterator[None]:
         _known.cases = previous
 
 
-def link_case_events(events: list[Event]) -> None:
-    """Event-log writer: link each new `case.*` event of a chained case, in the event's transaction."""
-    by_case: dict[int, list[int]] = {}
-    for event in events:
-        if event.subject_type == CASE_SUBJECT and event.subject_id and event.verb.startswith(CASE_VERBS):
-            by_case.setdefault(event.subject_id, []).append(event.pk)
+def link_case_events(events: Sequence[EventFacts]) -> None:
+    """Event-log writer: link each new `case.*` event of a chained case, in the event's transaction.
+
+    Set-based, as a sweep writes events for thousands of cases at once (some under evidence keeping):
+    which cases have a chain in one query, then per chunk of those cases their rows locked in id
+    order, the events read back, the chains' heads and the new links in one statement each.
+    """
+    new = [
+        (e.subject_id, e.pk)
+        for e in events
+        if e.subject_type == CASE_SUBJECT and e.subject_id and e.verb.startswith(CASE_VERBS)
+    ]
+    if not new:
+        return
+    cases = {case_id for case_id, _pk in new}
     told: dict[int, bool] = getattr(_known, "cases", None) or {}
-    chained = {case_id for case_id in by_case if told.get(case_id)}
-    chained |= _chained_among(case_id for case_id in by_case if case_id not in told)
+    chained = {case_id for case_id in cases if told.get(case_id)}
+    chained |= _chained_among(case_id for case_id in cases if case_id not in told)
     if not chained:
         return
+    by_case: dict[int, list[int]] = {}
+    for case_id, pk in new:
+        if case_id in chained:
+            by_case.setdefault(case_id, []).append(pk)
+    ordered = sorted(chained)  # lock order: cases in ascending id
     with transaction.atomic():
-        for case_id in sorted(chained):  # lock order: cases in ascending id
-            list(AfterSalesCase.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True))
-            # Read back the stored rows, so the linked content is exactly what verification reads later.
-            for event in Event.objects.filter(pk__in=by_case[case_id]).order_by("pk"):
-                _append(case_id, LinkKind.EVENT, event.pk, event_content(event))
+        for start in range(0, len(ordered), _IN_BATCH):
+            _link_chunk({case_id: by_case[case_id] for case_id in ordered[start : start + _IN_BATCH]})
+
+
+def _link_chunk(by_case: dict[int, list[int]]) -> None:
+    """Lock these cases (no chain step can interleave), read their new events back (so the linked
+    content is exactly what verification reads later) and append one link per event to each chain."""
+    case_ids = list(by_case)
+    locked = AfterSalesCase.objects.select_for_update().filter(pk__in=case_ids).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+    stored = Event.objects.in_bulk([pk for pks in by_case.values() for pk in pks])
+    last = ChainLink.objects.filter(case_id=OuterRef("case_id")).order_by("-sequence").values("sequence")[:1]
+    heads = {
+        case_id: (sequence, link_hash_)
+        for case_id, sequence, link_hash_ in ChainLink.objects.filter(case_id__in=case_ids, sequence=Subquery(last))
+        .order_by()
+        .values_list("case_id", "sequence", "link_hash")
+    }
+    created_at = timezone.now()
+    rows: list[tuple[Any, ...]] = []
+    for case_id, pks in by_case.items():
+        sequence, previous = heads.get(case_id, (0, GENESIS))
+        for pk in sorted(pks):
+            event = stored.get(pk)
+            if event is None:
+                continue
+            sequence += 1
+            text = canonical(event_content(event))
+            content_hash = sha256_text(text)
+            own = _link_hash(case_id, sequence, LinkKind.EVENT, pk, content_hash, previous, created_at)
+            rows.append((case_id, sequence, LinkKind.EVENT.value, pk, text, content_hash, previous, own, created_at))
+            previous = own
+    insert_rows(ChainLink, LINK_FIELDS, rows)
+
+
+LINK_FIELDS = [
+    "case_id",
+    "sequence",
+    "kind",
+    "object_id",
+    "content",
+    "content_hash",
+    "previous_hash",
+    "link_hash",
+    "created_at",
+]
 
 
 def _chained_among(case_ids: Iterable[int]) -> set[int]:

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
 from desk.cases.models import CaseType, Reason, ServiceMode
+from desk.core.uploads import content_matches, disguised_message
 from desk.orders.models import Order, OrderItem
 
 # The request types a customer may open (guidance and compensation are started by staff).
@@ -56,6 +57,8 @@ class PhotosField(forms.FileField):
                 raise forms.ValidationError(
                     _("%(name)s is larger than %(mb)s MB.") % {"name": f.name, "mb": limit // (1024 * 1024)}
                 )
+            if not content_matches(f, content_type):
+                raise forms.ValidationError(disguised_message(f.name, content_type))
         return files
 
 

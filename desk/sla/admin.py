@@ -32,7 +32,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     list_editable = ("position", "active")
     list_filter = ("active", "calendar")
     fieldsets = (
-        (None, {"fields": ("name", "position", "active", "calendar")}),
+        (None, {"fields": ("name", "position", "active", "calendar", "human_calendar")}),
         ("Applies to", {"fields": ("request_type", "priority", "channel", "customer_tier")}),
         (
             "Targets (minutes of business time; empty = no target)",

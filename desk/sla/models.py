@@ -62,6 +62,15 @@ class SlaPolicy(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     customer_tier = models.CharField(max_length=10, choices=Tier.choices, blank=True)
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT)
+    human_calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Calendar of the human-contact target (a complex problem gets a person within 4 h, 7×24: "
+        "a bot or message-taking covers the night). Empty: the policy's calendar.",
+    )
     first_response_minutes = models.PositiveIntegerField(null=True, blank=True, default=60)
     accept_minutes = models.PositiveIntegerField(null=True, blank=True, default=120)
     human_minutes = models.PositiveIntegerField(null=True, blank=True, default=240)

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.core.cache import cache
+from django.db import router, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from desk.core.bulk import insert_rows
 from desk.core.events import record_event
 from desk.sla.calendar import BusinessClock, Slot
 from desk.sla.models import (
@@ -73,6 +74,13 @@ def clock_for(calendar_id: int) -> BusinessClock:
     return clock
 
 
+def calendar_of(policy: SlaPolicy, metric: str) -> int:
+    """The calendar one target counts on: the human-contact target may run on its own (7×24 by default)."""
+    if metric == Metric.HUMAN and policy.human_calendar_id is not None:
+        return policy.human_calendar_id
+    return policy.calendar_id
+
+
 def load_clock(calendar_id: int) -> BusinessClock:
     """Build a clock from the rows of one calendar (three small queries)."""
     calendar = BusinessCalendar.objects.get(pk=calendar_id)
@@ -113,17 +121,43 @@ def _calendar_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 # --- Policy choice -------------------------------------------------------------------------
+POLICIES_CACHE_SECONDS = 60
+_POLICIES_KEY = "desk:sla:policies:v1"
+
+
+def active_policies() -> list[SlaPolicy]:
+    """The active policies by position, cached: every new ticket picks one, admins edit them rarely.
+
+    Saving or deleting a policy drops the cache (signal below); without a shared cache another
+    process sees the change within POLICIES_CACHE_SECONDS, as it does for request types.
+    """
+    return (
+        cache.get_or_set(
+            _POLICIES_KEY,
+            lambda: list(SlaPolicy.objects.filter(active=True).order_by("position", "id")),
+            POLICIES_CACHE_SECONDS,
+        )
+        or []
+    )  # `or`: the stubs type it Optional
+
+
+@receiver([post_save, post_delete], sender=SlaPolicy)
+def _policy_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    cache.delete(_POLICIES_KEY)
+
+
+def _policy_matches(policy: SlaPolicy, ticket: Ticket) -> bool:
+    return (
+        (policy.request_type_id is None or policy.request_type_id == ticket.request_type_id)
+        and (policy.priority is None or policy.priority == ticket.priority)
+        and (policy.channel == "" or policy.channel == ticket.channel)
+        and (policy.customer_tier == "" or policy.customer_tier == ticket.customer_tier)
+    )
+
+
 def pick_policy(ticket: Ticket) -> SlaPolicy | None:
     """The first active policy by position whose every non-empty condition matches the ticket."""
-    return (
-        SlaPolicy.objects.filter(active=True)
-        .filter(Q(request_type__isnull=True) | Q(request_type_id=ticket.request_type_id))
-        .filter(Q(priority__isnull=True) | Q(priority=ticket.priority))
-        .filter(Q(channel="") | Q(channel=ticket.channel))
-        .filter(Q(customer_tier="") | Q(customer_tier=ticket.customer_tier))
-        .order_by("position", "id")
-        .first()
-    )
+    return next((p for p in active_policies() if _policy_matches(p, ticket)), None)
 
 
 def wanted_targets(policy: SlaPolicy, ticket: Ticket) -> dict[str, int]:
@@ -138,15 +172,28 @@ def wanted_targets(policy: SlaPolicy, ticket: Ticket) -> dict[str, int]:
 
 
 # --- Entry points called by ticket services ------------------------------------------------
-def start_clock(ticket: Ticket) -> None:
-    """Pick the ticket's policy and store a deadline per target (in create_ticket's transaction)."""
+def start_clock(ticket: Ticket, plan: _Pass | None = None) -> None:
+    """Store a deadline per target of the ticket's policy (in create_ticket's transaction).
+
+    `plan` is what `plan_clock` worked out before the transaction; without one it is worked out here.
+    """
+    work = plan if plan is not None else plan_clock(ticket)
+    work.save()
+
+
+def plan_clock(ticket: Ticket) -> _Pass:
+    """Pick the policy and compute the deadlines of a ticket not yet saved, and put its SLA summary
+    on it, so the ticket's INSERT carries it: it reads only (cached policies and calendars) and can
+    run before the create transaction opens; `start_clock(ticket, plan)` then inserts the targets.
+    """
     work = _Pass(ticket, timezone.now())
     policy = pick_policy(ticket)
     if policy is not None:
         for metric, seconds in wanted_targets(policy, ticket).items():
             work.new_target(policy, metric, seconds)
     work.settle()
-    work.save()
+    ticket.sla_state, ticket.sla_due_at = summarize(work.targets)
+    return work
 
 
 def on_ticket_changed(ticket: Ticket, *, policy_inputs_changed: bool = False) -> None:
@@ -197,7 +244,7 @@ class _Pass:
     def schedule(self, target: SlaTarget) -> None:
         """Deadline and warning time from the current stretch, after what was used before it."""
         policy = target.policy
-        clock = clock_for(policy.calendar_id)
+        clock = clock_for(calendar_of(policy, target.metric))
         since = target.resumed_at or target.started_at
         warn_seconds = target.target_seconds * policy.warn_at_percent // 100
         warns = 0 < policy.warn_at_percent < 100
@@ -288,7 +335,7 @@ class _Pass:
     def _used_until(self, target: SlaTarget, moment: datetime) -> int:
         if target.status != TargetStatus.RUNNING:
             return target.used_seconds
-        clock = clock_for(target.policy.calendar_id)
+        clock = clock_for(calendar_of(target.policy, target.metric))
         return target.used_seconds + clock.between(target.resumed_at or target.started_at, moment)
 
     def _complete(self, target: SlaTarget, stamp: datetime) -> None:
@@ -330,7 +377,7 @@ class _Pass:
         """
         new = [t for t in self.targets if t.pk is None]
         if new:
-            SlaTarget.objects.bulk_create(new)
+            _insert_targets(new)
         new_ids = {id(t) for t in new}
         for target in self.targets:
             fields = self.dirty.get(id(target))
@@ -355,6 +402,21 @@ class _Pass:
     def _event(self, verb: str, **kwargs: Any) -> None:
         ticket = self.ticket
         record_event(verb, subject=ticket, ticket_id=ticket.pk, customer_id=ticket.customer_id, **kwargs)
+
+
+_TARGET_FIELDS = [f.attname for f in SlaTarget._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_targets(targets: list[SlaTarget]) -> None:
+    """One multi-row INSERT from the targets' values (bulk_create spends more in per-field Python
+    than the insert costs: a new ticket's targets go in on every create)."""
+    for target in targets:
+        target.ticket_id = target.ticket.pk  # the ticket was saved after the target was built
+    rows = ([getattr(t, name) for name in _TARGET_FIELDS] for t in targets)
+    db = router.db_for_write(SlaTarget)
+    for target, pk in zip(targets, insert_rows(SlaTarget, _TARGET_FIELDS, rows), strict=True):
+        target.pk = pk
+        target._state.adding, target._state.db = False, db
 
 
 def _target_facts(target: SlaTarget) -> dict[str, Any]:

@@ -67,19 +67,37 @@ def run(now: datetime | None = None) -> SweepResult:
 
 # --- Warnings, in bulk -----------------------------------------------------------------------
 def _sweep_warnings(now: datetime) -> tuple[int, int]:
+    """Batches of due warnings, each in one transaction: find them (no lock), lock their tickets in id
+    order, then claim the targets. Lock order tickets, then targets, as the ticket services take them:
+    claiming the targets first (they are updated) and then touching the tickets could deadlock with
+    an agent's change to the same ticket on PostgreSQL."""
     warned = skipped = 0
     while True:
         with transaction.atomic():
-            claimed = _claim_warnings(now, BATCH_SIZE)
-            if claimed:
-                fired, silent = _fire_warnings(claimed, now)
-                warned, skipped = warned + fired, skipped + silent
-        if len(claimed) < BATCH_SIZE:
+            due = _due_warnings(now, BATCH_SIZE)
+            if due:
+                list(
+                    Ticket.objects.select_for_update()
+                    .filter(pk__in={t for _pk, t in due})
+                    .order_by("pk")
+                    .values_list("pk")
+                )
+                claimed = _claim_warnings(now, [pk for pk, _t in due])
+                if claimed:
+                    fired, silent = _fire_warnings(claimed, now)
+                    warned, skipped = warned + fired, skipped + silent
+        if len(due) < BATCH_SIZE:
             return warned, skipped
 
 
-def _claim_warnings(now: datetime, limit: int) -> list[int]:
-    """Claim up to `limit` due warnings in one statement and return the ids this worker got.
+def _due_warnings(now: datetime, limit: int) -> list[tuple[int, int]]:
+    """(target, ticket) of up to `limit` warnings due, soonest first (read without locking)."""
+    due = SlaTarget.objects.filter(status=RUNNING, warned_at=None, warn_at__lte=now).order_by("warn_at", "id")
+    return list(due.values_list("pk", "ticket_id")[:limit])
+
+
+def _claim_warnings(now: datetime, target_ids: list[int]) -> list[int]:
+    """Claim the due warnings among `target_ids` in one statement and return the ids this worker got.
 
     This is the bulk form of `filter(pk=..., warned_at=None, status=running).update(...)`:
     `UPDATE ... RETURNING` (PostgreSQL; SQLite 3.35+) repeats the conditions in its WHERE, and
@@ -88,14 +106,13 @@ def _claim_warnings(now: datetime, limit: int) -> list[int]:
     qn = connection.ops.quote_name
     table = qn(SlaTarget._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
+    marks = ", ".join(["%s"] * len(target_ids))
     sql = (
-        f"UPDATE {table} SET {qn('warned_at')} = %s WHERE {qn('id')} IN ("  # noqa: S608  names are ours, values bound
-        f"SELECT {qn('id')} FROM {table} WHERE {qn('status')} = %s AND {qn('warned_at')} IS NULL"
-        f" AND {qn('warn_at')} <= %s ORDER BY {qn('warn_at')} LIMIT %s)"
-        f" AND {qn('status')} = %s AND {qn('warned_at')} IS NULL RETURNING {qn('id')}"
+        f"UPDATE {table} SET {qn('warned_at')} = %s WHERE {qn('id')} IN ({marks})"  # noqa: S608  names are ours, values bound
+        f" AND {qn('status')} = %s AND {qn('warned_at')} IS NULL AND {qn('warn_at')} <= %s RETURNING {qn('id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [stamp, RUNNING, stamp, limit, RUNNING])
+        cursor.execute(sql, [stamp, *target_ids, RUNNING, stamp])
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -50,7 +50,8 @@ def _user_ref(user: Any) -> dict[str, Any] | None:
     return {"id": user.pk, "username": user.get_username(), "name": user.get_full_name() or user.get_username()}
 
 
-def _ticket_out(ticket: Ticket) -> dict[str, Any]:
+def _ticket_out(ticket: Ticket, tags: list[str] | None = None) -> dict[str, Any]:
+    """`tags`: the ticket's tag names when the caller knows them (it just set them), else they are read."""
     team = ticket.team
     return {
         **{f: getattr(ticket, f) for f in _PLAIN_FIELDS},
@@ -59,7 +60,7 @@ def _ticket_out(ticket: Ticket) -> dict[str, Any]:
         "customer": {"id": ticket.customer_id, "name": ticket.customer.name},
         "team": {"id": team.pk, "code": team.code, "name": team.name} if team else None,
         "assignee": _user_ref(ticket.assignee),
-        "tags": sorted(t.name for t in ticket.tags.all()),
+        "tags": sorted(t.name for t in ticket.tags.all()) if tags is None else tags,
     }
 
 
@@ -103,7 +104,8 @@ def _ticket(request: AuthedRequest, ref: str) -> Ticket:
 
 
 def _request_type(code: str, field: str = "request_type") -> RequestType:
-    found = RequestType.objects.filter(code=code, active=True).first()
+    """An active type by code, from the cached list (queries.request_types: dropped when a type is saved)."""
+    found = next((t for t in queries.request_types() if t.code == code and t.active), None)
     if found is None:
         raise ValidationFailed(
             _("Unknown request type %(code)s.") % {"code": code}, code="ticket.unknown_request_type", field=field
@@ -197,7 +199,7 @@ def create_ticket(request: AuthedRequest, payload: TicketIn) -> Any:
         request_type=_request_type(payload.request_type), channel=payload.channel, priority=payload.priority,
         order=order, order_items=items, tags=payload.tags,
     )  # fmt: skip
-    return Status(201, _ticket_out(ticket))
+    return Status(201, _ticket_out(ticket, tags=services.clean_tag_names(payload.tags)))
 
 
 @router.get("/tickets/{ref}", response={200: TicketOut, **ERRORS})

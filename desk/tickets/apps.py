@@ -8,6 +8,7 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from desk.tickets.queries import forget_config
+        from desk.tickets.routing import forget_rules
         from desk.tickets.search_index import heal_after_migrate
 
         # A later migration that rebuilds tickets_ticket on SQLite drops the search triggers.
@@ -17,3 +18,8 @@ class TicketsConfig(AppConfig):
             sender = self.get_model(model)
             post_save.connect(forget_config, sender=sender, dispatch_uid=f"tickets.forget_config.save.{model}")
             post_delete.connect(forget_config, sender=sender, dispatch_uid=f"tickets.forget_config.delete.{model}")
+        # Routing rules with their teams are cached for ticket creation (desk.tickets.routing.active_rules).
+        for sender in (self.get_model("RoutingRule"), "accounts.Team"):
+            name = getattr(sender, "__name__", sender)
+            post_save.connect(forget_rules, sender=sender, dispatch_uid=f"tickets.forget_rules.save.{name}")
+            post_delete.connect(forget_rules, sender=sender, dispatch_uid=f"tickets.forget_rules.delete.{name}")

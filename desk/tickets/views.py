@@ -282,7 +282,7 @@ def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
     """The ticket for display only (GET): its own columns but the search words, and the shown relations."""
     own = [f.name for f in Ticket._meta.concrete_fields if f.name != "search_text"]
     qs = tickets_visible_to(request.user).select_related(None).select_related("customer", "order", "team", "assignee")
-    ticket = qs.only(*own, *SHOWN_RELATED).filter(pk=pk).first()
+    ticket = next(iter(qs.only(*own, *SHOWN_RELATED).filter(pk=pk)[:1]), None)  # no ORDER BY for one key
     if ticket is None:
         raise Http404(_("No such ticket."))
     types = {t.pk: t for t in request_types()}  # cached; set so that ticket.request_type costs no query
@@ -290,10 +290,20 @@ def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
     return ticket
 
 
+PERSON = ("username", "first_name", "last_name")  # what `m.person` shows
+MESSAGE_SHOWN = ("ticket_id", "kind", "channel", "body", "created_at", "author", *(f"author__{f}" for f in PERSON))
+ATTACHMENT_SHOWN = (
+    "ticket_id", "message_id", "file", "original_name", "content_type", "size", "created_at", "uploaded_by",
+    *(f"uploaded_by__{f}" for f in PERSON),
+)  # fmt: skip
+
+
 def _live_context(ticket: Ticket, types: list[RequestType]) -> dict[str, Any]:
     """The conversation, attachments and history: the part two agents must see change."""
-    conversation = list(ticket.messages.select_related("author"))
-    attachments = list(Attachment.objects.filter(ticket=ticket).select_related("uploaded_by").order_by("id"))
+    conversation = list(ticket.messages.select_related("author").only(*MESSAGE_SHOWN))
+    attachments = list(
+        Attachment.objects.filter(ticket=ticket).select_related("uploaded_by").only(*ATTACHMENT_SHOWN).order_by("id")
+    )
     events = list(Event.objects.filter(ticket_id=ticket.pk).order_by("-id")[:HISTORY_SIZE])
     by_message: dict[int | None, list[Attachment]] = {}
     for attachment in attachments:

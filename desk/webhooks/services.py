@@ -13,11 +13,12 @@ import json
 import logging
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -31,7 +32,7 @@ from django.utils.translation import gettext as _
 
 from desk.accounts.permissions import authorize
 from desk.core.bulk import insert_rows
-from desk.core.events import diff, record_event
+from desk.core.events import EventFacts, diff, record_event
 from desk.core.models import Event
 from desk.webhooks.errors import BadEndpoint
 from desk.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -178,7 +179,7 @@ def _forget_endpoints(**kwargs: Any) -> None:
     cache.delete(_ENDPOINTS_KEY)
 
 
-def create_deliveries(events: Sequence[Event]) -> list[int]:
+def create_deliveries(events: Sequence[EventFacts]) -> list[int]:
     """One pending delivery per active endpoint that wants the verb, in the event's transaction.
 
     Written beside the event (an outbox), so a crash after commit loses nothing: the periodic
@@ -276,13 +277,48 @@ def _send(delivery: WebhookDelivery) -> tuple[int | None, str, str]:
         "X-Desk-Signature": sign(delivery.endpoint.secret, timestamp, body),
     }
     try:
-        response = httpx.post(
-            delivery.endpoint.url, content=body, headers=headers,
-            timeout=settings.DESK_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False,
-        )  # fmt: skip
+        url, headers["Host"], extensions = pinned_target(delivery.endpoint.url, settings.DESK_WEBHOOK_ALLOW_PRIVATE)
+    except BadEndpoint as refused:
+        return None, "", refused.message[:500]
+    try:
+        with httpx.Client(timeout=settings.DESK_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
+            response = client.post(url, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
         return None, "", f"{type(exc).__name__}: {exc}"[:500]
     return response.status_code, response.text[:500], ""
+
+
+def pinned_target(url: str, allow_private: bool) -> tuple[str, str, dict[str, Any]]:
+    """Resolve the endpoint's host now and connect to that address (refusing private ones unless allowed).
+
+    A name that passed the check when the endpoint was saved may later resolve to an internal
+    address (a changed DNS record, or rebinding between a check and the connect). So the desk
+    resolves once per attempt, refuses if any address is private, and sends to the checked address
+    itself: the URL carries the IP, the Host header and the TLS name (SNI, certificate check) the name.
+    Returns (url to connect to, Host header, httpx request extensions).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise BadEndpoint(_("The endpoint's host %(host)s could not be resolved.") % {"host": host}) from None
+    addresses = [str(info[4][0]).split("%", 1)[0] for info in found]
+    private = [] if allow_private else [a for a in addresses if _is_private(a)]
+    if not addresses or private:
+        raise BadEndpoint(
+            _("The endpoint's host %(host)s resolves to a private or local address (%(address)s); not sent.")
+            % {"host": host, "address": (private or ["-"])[0]}
+        )
+    address = addresses[0]
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port:
+        netloc += f":{parts.port}"
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, host_header, extensions
 
 
 def _record(delivery: WebhookDelivery, claim: datetime, status_code: int | None, excerpt: str, error: str) -> None:

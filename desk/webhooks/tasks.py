@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from django.db import transaction
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from desk.core.models import Event
+from desk.core.events import EventFacts
 from desk.webhooks import services
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def retry_due_webhooks() -> int:
     return len(ids)
 
 
-def schedule_deliveries(events: list[Event]) -> None:
+def schedule_deliveries(events: Sequence[EventFacts]) -> None:
     """The event-log writer (registered in WebhooksConfig.ready): rows now, the send jobs on commit."""
     ids = services.create_deliveries(events)
     if ids:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from desk.customers.models import Tier
 
 
 def test_a_ship_first_exchange_over_the_api(
-    delivered_order: Any, client: Any, agent: Any, warehouse_clerk: Any
+    delivered_order: Any, client: Any, agent: Any, warehouse_clerk: Any, time_machine: Any
 ) -> None:
     delivered_order.customer.tier = Tier.VIP
     delivered_order.customer.save(update_fields=["tier"])
@@ -36,6 +37,17 @@ def test_a_ship_first_exchange_over_the_api(
     assert case["return_instructions"]["address"] == "上海市嘉定区仓库路1号"
     assert "return-shipment" in case["allowed_actions"]
     assert error(desk.post(f"/{number}/complete"), 409)["code"] == "case.illegal_transition"
+    early = error(desk.post(f"/{number}/settle-unreturned", {"outcome": "charge"}), 409)
+    assert early["code"] == "exchange.return_not_overdue"
+    assert error(desk.post(f"/{number}/extend-return", {"days": 99}), 400)["field"] == "days"
+    case = ok(desk.post(f"/{number}/extend-return", {"days": 2, "note": "客户出差"}))
+    assert case["state"] == "replacement_shipped"
+    time_machine.shift(timedelta(days=2, minutes=1))
+    exchange.expire_unreturned_exchanges()
+    assert "settle-unreturned" in ok(desk.get(f"/{number}"))["allowed_actions"]
+    assert error(desk.post(f"/{number}/settle-unreturned", {"outcome": "keep"}), 400)["field"] == "outcome"
+    case = ok(desk.post(f"/{number}/settle-unreturned", {"outcome": "write_off", "note": "货值低"}))
+    assert (case["state"], case["close_reason"]) == ("closed", "return_written_off")
 
 
 def test_a_compensation_case_over_the_api(delivered_order: Any, client: Any, agent: Any) -> None:

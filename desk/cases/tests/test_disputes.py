@@ -24,11 +24,11 @@ from desk.cases.services_disputes import (
     record_arbitration,
     resolve_dispute,
 )
-from desk.cases.tests.conftest import lines
+from desk.cases.tests.conftest import deliver, lines
 from desk.core.errors import Forbidden
-from desk.core.events import record_events
+from desk.core.events import record_event_rows, record_events
 from desk.core.models import Event
-from desk.core.testing import make_staff
+from desk.core.testing import make_order, make_staff
 from desk.evidence.chain import verify_case
 from desk.evidence.models import AppendOnly, ChainLink, DisputeStatus, DisputeTier, LinkKind
 
@@ -158,6 +158,37 @@ def test_events_before_the_dispute_are_linked_then_and_every_later_one_when_writ
                                   subject_id=case.pk, actor_label="system", data={"escalated": True})])  # fmt: skip
     assert ChainLink.objects.filter(case=case).latest("sequence").object_id == bulk.pk
     assert verify_case(case.pk).ok
+
+
+def test_a_sweeps_rows_for_many_cases_are_linked_only_where_a_chain_runs(
+    case: Any, delivered_order: Any, agent: Any, senior_agent: Any
+) -> None:
+    def another() -> Any:
+        order = deliver(make_order(delivered_order.customer, items=1))
+        return services.open_case(
+            by=agent, order=order, case_type=CaseType.RETURN_REFUND, reason=Reason.QUALITY, items=lines(order, 1)
+        )
+
+    other, plain = another(), another()
+    open_dispute(case, by=senior_agent, tier=DisputeTier.MINOR, summary="质量纠纷")
+    open_dispute(other, by=senior_agent, tier=DisputeTier.MINOR, summary="未收到退款")
+    heads = {c.pk: ChainLink.objects.filter(case=c).count() for c in (case, other)}
+    now, data = timezone.now(), {"escalated": True, "auto_action_refused": None}
+    rows = [
+        (now, None, "system", verb, "aftersalescase", c.pk, c.customer_id, None, {}, {}, data)
+        for c, verb in [(other, "case.answer_overdue"), (plain, "case.answer_overdue"), (case, "case.answer_overdue"),
+                        (case, "case.notice"), (other, "ticket.noted")]
+    ]  # fmt: skip
+    written = record_event_rows(rows)
+    linked = {
+        c.pk: list(ChainLink.objects.filter(case=c, sequence__gt=heads[c.pk]).order_by("sequence"))
+        for c in (case, other)
+    }
+    assert [k.object_id for k in linked[case.pk]] == [written[2].pk, written[3].pk]
+    assert [k.object_id for k in linked[other.pk]] == [written[0].pk]  # a non-case verb is not linked
+    assert not ChainLink.objects.filter(case=plain).exists()  # no chain: the sweep starts none
+    assert verify_case(case.pk).ok
+    assert verify_case(other.pk).ok
 
 
 def test_the_chain_verifies_clean_then_shows_a_changed_event_row(case: Any, senior_agent: Any) -> None:

@@ -96,7 +96,11 @@ def test_a_file_over_the_size_limit_is_refused(case: Any, settings: Any) -> None
     with pytest.raises(BadEvidence) as caught:
         add_evidence(case, photo("video.mp4", b"0" * (2 * 1024 * 1024 + 1), "video/mp4"))
     assert caught.value.message == "video.mp4 is empty or larger than 2 MB."
-    assert add_evidence(case, photo("video.mp4", b"0" * 1024, "video/mp4; codecs=avc1")).content_type == "video/mp4"
+    mp4 = b"\x00\x00\x00\x20ftypisom" + b"0" * 1024
+    assert add_evidence(case, photo("video.mp4", mp4, "video/mp4; codecs=avc1")).content_type == "video/mp4"
+    with pytest.raises(BadEvidence) as disguised:
+        add_evidence(case, photo("setup.jpg", b"MZ\x90\x00 a program", "image/jpeg"))
+    assert "not really image/jpeg" in disguised.value.message
 
 
 def test_staff_without_a_case_role_cannot_add_evidence(case: Any, analyst: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -346,3 +347,74 @@ def test_a_ship_first_replacement_tells_the_customer_where_to_return(
     case.refresh_from_db()
     assert case.state == CaseState.REPLACEMENT_RESERVED
     assert Stock.objects.get(sku=sku).reserved == 1
+
+
+def _overdue_ship_first(vip_order: Any, agent: Any, warehouse_clerk: Any, time_machine: Any) -> Any:
+    case = exchange.reserve_replacement(open_exchange(vip_order, agent), by=agent, mode=ExchangeMode.SHIP_FIRST)
+    case = exchange.ship_replacement(case, by=warehouse_clerk, carrier="SF", tracking_number="SF790", **BACK_TO)
+    time_machine.shift(timedelta(days=7, minutes=1))
+    assert exchange.expire_unreturned_exchanges(timezone.now()) == 1
+    case.refresh_from_db()
+    return case
+
+
+def test_an_overdue_ship_first_return_is_settled_by_charging_the_customer(
+    vip_order: Any, sku: str, agent: Any, warehouse_clerk: Any, time_machine: Any
+) -> None:
+    case = _overdue_ship_first(vip_order, agent, warehouse_clerk, time_machine)
+    assert "settle_unreturned" in services.allowed_actions(case)
+    value = sum(ci.amount or ci.order_item.unit_price * ci.quantity for ci in case.items.all())
+    assert value > 0
+    case = exchange.settle_unreturned_exchange(case, by=agent, outcome="charge", note="客户保留原商品")
+    assert (case.state, case.close_reason) == (CaseState.CLOSED, "return_charged")
+    settled = Event.objects.get(verb="case.settle_unreturned", subject_id=case.pk)
+    assert settled.data["outcome"] == "charge"
+    assert settled.data["amount"] == str(value)
+    assert settled.before == {"state": CaseState.REPLACEMENT_SHIPPED}
+    assert settled.after == {"state": CaseState.CLOSED}
+    assert case.notices.filter(kind="closed").exists()  # the customer hears the result
+
+
+def test_settling_needs_the_return_to_be_overdue_and_a_limit_that_covers_the_amount(
+    vip_order: Any, sku: str, agent: Any, senior_agent: Any, warehouse_clerk: Any, time_machine: Any
+) -> None:
+    case = exchange.reserve_replacement(open_exchange(vip_order, agent), by=agent, mode=ExchangeMode.SHIP_FIRST)
+    case = exchange.ship_replacement(case, by=warehouse_clerk, carrier="SF", tracking_number="SF791", **BACK_TO)
+    with pytest.raises(Conflict) as early:
+        exchange.settle_unreturned_exchange(case, by=agent, outcome="write_off")
+    assert early.value.code == "exchange.return_not_overdue"
+    time_machine.shift(timedelta(days=7, minutes=1))
+    exchange.expire_unreturned_exchanges(timezone.now())
+    with pytest.raises(ValidationFailed):
+        exchange.settle_unreturned_exchange(case, by=agent, outcome="forget it")
+    with pytest.raises(Forbidden) as over:
+        exchange.settle_unreturned_exchange(case, by=agent, outcome="write_off", amount=Decimal("500.00"))
+    assert over.value.code == "permission.over_limit"
+    case = exchange.settle_unreturned_exchange(case, by=senior_agent, outcome="write_off", amount=Decimal("500.00"))
+    assert (case.state, case.close_reason) == (CaseState.CLOSED, "return_written_off")
+
+
+def test_more_time_for_an_overdue_return_sets_a_new_deadline_the_sweep_watches(
+    vip_order: Any, sku: str, agent: Any, warehouse_clerk: Any, time_machine: Any
+) -> None:
+    case = _overdue_ship_first(vip_order, agent, warehouse_clerk, time_machine)
+    with pytest.raises(ValidationFailed):
+        exchange.extend_exchange_return(case, by=agent, days=0)
+    case = exchange.extend_exchange_return(case, by=agent, days=3, note="客户出差")
+    assert case.return_due_at == timezone.now() + timedelta(days=3)
+    assert case.return_instructions["ship_by"] == case.return_due_at.isoformat()
+    assert "settle_unreturned" not in services.allowed_actions(case)  # it is not overdue any more
+    extended = Event.objects.get(verb="case.return_extended", subject_id=case.pk)
+    assert extended.before == {"return_due_at": None}
+    assert extended.data == {"days": 3, "note": "客户出差"}
+    time_machine.shift(timedelta(days=3, minutes=1))
+    assert exchange.expire_unreturned_exchanges(timezone.now()) == 1  # overdue again, escalated again
+
+
+def test_only_a_ship_first_exchange_waiting_for_its_return_gets_more_time(
+    delivered_order: Any, sku: str, agent: Any
+) -> None:
+    case = exchange.reserve_replacement(open_exchange(delivered_order, agent), by=agent, mode=ExchangeMode.RETURN_FIRST)
+    with pytest.raises(Conflict) as refused:
+        exchange.extend_exchange_return(case, by=agent, days=3)
+    assert refused.value.code == "exchange.no_return_awaited"

@@ -52,3 +52,46 @@ def test_record_events_stores_json_and_gives_back_saved_events(agent):
     assert again.created_at == when
     assert again.actor_id == agent.pk
     assert Event.objects.filter(data__metric="accept").count() == 3  # JSON lookups work on what was written
+
+
+def test_record_event_rows_store_what_record_events_stores_and_writers_see_it(agent, monkeypatch):
+    from desk.core import events as log
+
+    when = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    seen: list[list[log.EventFacts]] = []
+    monkeypatch.setattr(log, "_writers", [*log._writers, lambda written: seen.append(list(written))])
+    shared = {"escalated": True, "auto_action_refused": None}  # one object for many rows: serialised once
+    rows = [
+        (when, agent.pk, "agent", "case.answer_overdue", "aftersalescase", n, 100 + n, None, {}, {"n": n}, shared)
+        for n in range(3)
+    ]
+    written = log.record_event_rows(rows)
+    assert [e.pk for e in written] == sorted(e.pk for e in written)
+    assert seen[-1] == written  # the in-transaction writers get the written events, ids included
+    assert [e.subject_id for e in written] == [0, 1, 2]
+    [model] = record_events(
+        [Event(created_at=when, actor=agent, actor_label="agent", verb="case.answer_overdue",
+               subject_type="aftersalescase", subject_id=2, customer_id=102, after={"n": 2}, data=dict(shared))]
+    )  # fmt: skip
+    fields = [f.attname for f in Event._meta.concrete_fields if not f.primary_key]
+    stored = Event.objects.in_bulk([written[2].pk, model.pk])
+    assert {f: getattr(stored[written[2].pk], f) for f in fields} == {f: getattr(stored[model.pk], f) for f in fields}
+    assert Event.objects.filter(data__escalated=True).count() == 4
+
+
+def test_listeners_get_model_instances_of_written_rows_after_commit(
+    agent, monkeypatch, django_capture_on_commit_callbacks
+):
+    from desk.core import events as log
+
+    heard: list[Event] = []
+    monkeypatch.setattr(log, "_listeners", [heard.append])
+    row = (datetime(2026, 11, 23, 2, 0, tzinfo=UTC), None, "system", "case.notice", "aftersalescase", 5, 6, None,
+           {}, {}, {"kind": "auto_closed"})  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        [written] = log.record_event_rows([row])
+        assert heard == []
+    [event] = heard
+    assert isinstance(event, Event)
+    assert (event.pk, event.verb, event.data, event.actor) == (written.pk, "case.notice", {"kind": "auto_closed"}, None)
+    assert not event._state.adding

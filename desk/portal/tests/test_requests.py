@@ -113,6 +113,16 @@ def test_a_file_that_is_not_a_photo_is_refused_and_nothing_is_opened(portal, del
     assert AfterSalesCase.objects.count() == 0
 
 
+def test_a_program_named_like_a_photo_is_refused(portal, delivered_order):
+    disguised = SimpleUploadedFile("照片.jpg", b"MZ\x90\x00\x03 a Windows program", content_type="image/jpeg")
+    response = request_return(portal, delivered_order, photos=[disguised])
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "照片.jpg" in page
+    assert "image/jpeg" in page  # "照片.jpg is not really image/jpeg ..." in the page's language
+    assert AfterSalesCase.objects.count() == 0
+
+
 def test_request_without_items_is_refused_with_a_form_error(portal, delivered_order):
     response = request_return(portal, delivered_order, qty=0)
     assert response.status_code == 400

@@ -31,7 +31,7 @@ def test_default_policy_sets_deadlines_in_business_hours(routed, agent, customer
     assert {m: t.due_at for m, t in targets.items()} == {
         Metric.FIRST_RESPONSE: at("2026-11-23 11:00"),
         Metric.ACCEPT: at("2026-11-23 12:00"),
-        Metric.HUMAN: at("2026-11-23 15:00"),  # across the lunch break
+        Metric.HUMAN: at("2026-11-23 14:00"),  # 4 h on the clock: the human-contact target runs 7×24
         Metric.SOLUTION: at("2026-11-26 10:00"),  # 24 business hours: Thursday morning
         Metric.RESOLUTION: at("2026-12-04 10:00"),
     }
@@ -40,6 +40,23 @@ def test_default_policy_sets_deadlines_in_business_hours(routed, agent, customer
     ticket.refresh_from_db()
     assert ticket.sla_state == SlaState.OK
     assert ticket.sla_due_at == at("2026-11-23 11:00")
+
+
+def test_a_complex_problem_on_friday_evening_gets_a_human_within_four_hours_not_on_monday(
+    routed, agent, customer, default_policy, clock
+):
+    clock.move_to(at("2026-11-27 17:50"))  # Friday: business hours end at 18:00
+    targets = targets_of(open_ticket(agent, customer))
+    assert targets[Metric.HUMAN].due_at == at("2026-11-27 21:50")  # 7×24
+    assert targets[Metric.ACCEPT].due_at == at("2026-11-30 10:50")  # business hours: Monday
+    assert default_policy.human_calendar.always_open
+
+
+def test_a_policy_without_a_human_calendar_counts_that_target_in_its_own_hours(routed, agent, customer, default_policy):
+    default_policy.human_calendar = None
+    default_policy.save()
+    targets = targets_of(open_ticket(agent, customer))
+    assert targets[Metric.HUMAN].due_at == at("2026-11-23 15:00")  # across the lunch break
 
 
 def test_simple_request_type_has_no_human_target(routed, agent, customer):
@@ -102,7 +119,7 @@ def test_late_reply_is_recorded_as_missed(routed, agent, customer, clock):
     clock.move_to(at("2026-11-23 13:30"))  # 11:00 was the deadline
     tickets.reply_to_ticket(ticket, "抱歉久等了", by=agent)
     assert targets_of(ticket)[Metric.FIRST_RESPONSE].status == TargetStatus.MISSED
-    assert targets_of(ticket)[Metric.HUMAN].status == TargetStatus.MET  # 15:00 not reached
+    assert targets_of(ticket)[Metric.HUMAN].status == TargetStatus.MET  # 14:00 not reached
     assert "sla.missed" in verbs(ticket)
 
 
@@ -209,7 +226,7 @@ def test_changing_type_to_a_complex_one_adds_the_human_target(routed, agent, cus
     tickets.update_ticket(ticket, by=agent, request_type=request_type("complaint"))
     human = targets_of(ticket)[Metric.HUMAN]
     assert human.started_at == at("2026-11-23 10:00")
-    assert human.due_at == at("2026-11-23 15:00")
+    assert human.due_at == at("2026-11-23 14:00")  # 7×24
     tickets.update_ticket(ticket, by=agent, request_type=request_type("refund"))
     assert targets_of(ticket)[Metric.HUMAN].status == TargetStatus.CANCELLED
     clock.move_to(at("2026-11-23 11:00"))
@@ -217,7 +234,7 @@ def test_changing_type_to_a_complex_one_adds_the_human_target(routed, agent, cus
     human = targets_of(ticket)[Metric.HUMAN]
     assert human.status == TargetStatus.RUNNING
     assert human.used_seconds == 30 * 60  # 10:00-10:30; while it did not apply, it did not count
-    assert human.due_at == at("2026-11-23 15:30")
+    assert human.due_at == at("2026-11-23 14:30")
 
 
 def test_clock_cache_follows_calendar_edits(business):

@@ -296,6 +296,12 @@ def test_attachment_upload_and_limits(api, agent, customer, settings):
     assert refused.status_code == 400
     assert refused.json()["code"] == "ticket.bad_attachment"
     assert refused.json()["field"] == "file"
+    disguised = api.upload(
+        f"/tickets/{ticket.pk}/attachments", SimpleUploadedFile("a.pdf", b"MZ\x90\x00", "application/pdf")
+    )
+    assert disguised.status_code == 400
+    assert disguised.json()["message"].startswith("a.pdf ")  # "... is not really application/pdf", translated
+    assert "application/pdf" in disguised.json()["message"]
     settings.DESK_ATTACHMENT_MAX_BYTES = 50
     over_limit = api.upload(f"/tickets/{ticket.pk}/attachments", SimpleUploadedFile("b.png", b"0" * 2000, "image/png"))
     assert over_limit.status_code == 400

@@ -169,7 +169,8 @@ def test_ticket_page_stays_within_twelve_queries(client, agent, ticket, django_a
         services.add_note(ticket, f"note {i} @agent", by=agent)
         services.reply_to_ticket(ticket, f"reply {i}", by=agent)
     services.update_ticket(ticket, by=agent, tags=["退货", "加急"])
-    services.add_attachment(ticket, SimpleUploadedFile("a.png", b"\x89PNG....", content_type="image/png"), by=agent)
+    png = SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n....", content_type="image/png")
+    services.add_attachment(ticket, png, by=agent)
     CannedReply.objects.create(title="问候", body="您好 {customer_name}")
     _login(client, agent)
     with django_assert_max_num_queries(12):

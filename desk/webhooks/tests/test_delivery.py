@@ -209,3 +209,35 @@ def test_a_worker_whose_claim_lapsed_cannot_overwrite_the_newer_attempt(endpoint
         services._record(delivery, fresh, 200, "ok", "")
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+
+
+def test_a_host_name_is_resolved_per_attempt_and_the_request_goes_to_that_address(admin, receiver, emit):
+    """The name resolves on each attempt; the request connects to the address and names the host."""
+    url = receiver.url().replace("127.0.0.1", "localhost")
+    endpoint = services.create_endpoint(by=admin, name="by name", url=url, secret=SECRET)
+    emit("ticket.created", subject_id=1)
+    assert _delivery(endpoint).status == DeliveryStatus.SUCCEEDED
+    assert receiver.requests[0].headers["Host"] == url.split("/")[2]
+
+
+def test_a_name_that_now_resolves_to_a_private_address_is_not_sent(admin, receiver, emit, settings):
+    """Saved while private hosts were allowed (or the DNS record changed since): refused at send time."""
+    url = receiver.url().replace("127.0.0.1", "localhost")
+    endpoint = services.create_endpoint(by=admin, name="moved", url=url, secret=SECRET)
+    settings.DESK_WEBHOOK_ALLOW_PRIVATE = False
+    emit("ticket.created", subject_id=1)
+    delivery = _delivery(endpoint)
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "127.0.0.1" in delivery.last_error  # "... resolves to a private or local address (127.0.0.1)"
+    assert receiver.requests == []
+
+
+def test_pinned_target_keeps_path_query_port_and_names_the_host_for_tls():
+    url, host, extensions = services.pinned_target("https://93.184.216.34:8443/hook?x=1", allow_private=False)
+    assert (url, host, extensions) == (
+        "https://93.184.216.34:8443/hook?x=1",
+        "93.184.216.34:8443",
+        {"sni_hostname": "93.184.216.34"},
+    )
+    url, host, extensions = services.pinned_target("http://[2606:4700::1111]/h", allow_private=False)
+    assert (url, host, extensions) == ("http://[2606:4700::1111]/h", "[2606:4700::1111]", {})

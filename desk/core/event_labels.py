@@ -1,0 +1,45 @@
+"""What each event verb reads as in a history or timeline ("replied to the customer"), in the page's language.
+
+A Jinja2 global (`event_label`), so a history of fifty events translates each label once per language
+instead of rebuilding a dict of every label for each row (it was a sixth of a ticket page's time).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop
+
+from desk.core.jinja import gettext
+
+EVENT_LABELS: dict[str, str] = {
+    "ticket.created": gettext_noop("created the ticket"),
+    "ticket.assigned": gettext_noop("assigned the ticket"),
+    "ticket.accepted": gettext_noop("accepted the ticket"),
+    "ticket.replied": gettext_noop("replied to the customer"),
+    "ticket.noted": gettext_noop("wrote an internal note"),
+    "ticket.customer_replied": gettext_noop("customer wrote again"),
+    "ticket.updated": gettext_noop("changed the ticket"),
+    "ticket.reopened": gettext_noop("reopened the ticket"),
+    "ticket.merged": gettext_noop("merged the ticket into another"),
+    "ticket.merge_received": gettext_noop("merged a duplicate into this ticket"),
+    "ticket.attachment_added": gettext_noop("added an attachment"),
+    "sla.warning": gettext_noop("SLA target breaching soon"),
+    "sla.breached": gettext_noop("SLA target breached"),
+    "sla.met": gettext_noop("SLA target met"),
+    "sla.missed": gettext_noop("SLA target met late"),
+    "sla.paused": gettext_noop("SLA clock paused"),
+    "sla.resumed": gettext_noop("SLA clock resumed"),
+    "sla.policy_changed": gettext_noop("SLA policy changed"),
+    "customer.identity_added": gettext_noop("customer identity added"),
+    "order.updated": gettext_noop("order updated"),
+    "permission.denied": gettext_noop("was refused an action"),
+    "customer.created": gettext_noop("customer record created"),
+    "customer.updated": gettext_noop("customer record changed"),
+    "order.imported": gettext_noop("order imported"),
+    "staff.availability_changed": gettext_noop("changed availability"),
+}
+
+
+def event_label(verb: str) -> str:
+    """The verb's label in the active language; an unknown verb reads as itself."""
+    message = EVENT_LABELS.get(verb)
+    return gettext(message) if message is not None else verb
