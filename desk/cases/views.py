@@ -221,7 +221,23 @@ def _translated_labels() -> dict[str, dict[str, str]]:
         "ledger": {v: str(label) for v, label in LedgerKind.choices},
         "event": {v: str(label) for v, label in EVENT_LABELS.items()},
         "tier": {v: str(label) for v, label in Tier.choices},
+        "close": {v: str(label) for v, label in CLOSE_REASONS.items()},
     }
+
+
+# Why a case ended (`close_reason`); a repair's result or another stored reason shows as it is.
+CLOSE_REASONS: dict[str, Promise] = {
+    "refunded": gettext_lazy("refunded"),
+    "rejected": gettext_lazy("rejected"),
+    "expired": gettext_lazy("the return was not sent in time"),
+    "withdrawn": gettext_lazy("withdrawn by the customer"),
+    "completed": gettext_lazy("completed"),
+    "compensated": gettext_lazy("compensated"),
+    "converted": gettext_lazy("converted into another case"),
+    "unconfirmed": gettext_lazy("the customer did not answer the proposal"),
+    "return_charged": gettext_lazy("goods not returned: charged to the customer"),
+    "return_written_off": gettext_lazy("goods not returned: written off"),
+}
 
 
 _DETAILS: dict[str, dict[str, str]] = {}
