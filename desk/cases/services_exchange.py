@@ -283,27 +283,15 @@ def complete_replacement(case: AfterSalesCase, *, by: Any) -> AfterSalesCase:
 def expire_unreturned_exchanges(now: datetime | None = None) -> int:
     """Escalate each ship-first exchange whose return was not shipped by `return_due_at`, exactly once.
 
-    Charging the customer for the replacement or accepting a late return is a person's decision,
-    so the case stays where it is (the customer may still ship) and a `case.return_overdue` event
-    flags it. Each case is claimed by clearing its deadline where it is still due (one row
-    updated = this worker owns it), in the same transaction as the event. Returns the count.
+    Charging the customer for the replacement or accepting a late return is a person's decision
+    (`settle_unreturned_exchange`, `extend_exchange_return`), so the case stays where it is (the
+    customer may still ship), a `case.return_overdue` event flags it and the supervisors are told.
+    Each case is claimed by clearing its deadline where it is still due, in the same transaction as
+    its event. The case sweep runs the same escalation. Returns the count.
     """
-    now = now or timezone.now()
-    due = AfterSalesCase.objects.filter(
-        case_type=CaseType.EXCHANGE, state=CaseState.REPLACEMENT_SHIPPED, return_due_at__lte=now
-    )
-    escalated = 0
-    for pk, return_due_at in list(due.values_list("pk", "return_due_at")):
-        with transaction.atomic():
-            if not due.filter(pk=pk).update(return_due_at=None):
-                continue  # another worker claimed it, or the return was shipped just in time
-            case = _lock(AfterSalesCase(pk=pk))
-            data = {"escalated": True, "return_due_at": return_due_at}
-            _event("case.return_overdue", case, None, before={"return_due_at": return_due_at}, data=data)
-        escalated += 1
-    if escalated:
-        log.info("ship-first exchanges escalated for a late return: %s", escalated)
-    return escalated
+    from desk.cases import sweep  # owns the bulk escalation; imported here as it imports the case services
+
+    return sweep.escalate_overdue(sweep.EXCHANGE_RETURN_OVERDUE, now)
 
 
 # --- Deciding about an overdue ship-first return ------------------------------------------------

@@ -248,22 +248,11 @@ def complete_repair(case: AfterSalesCase, *, by: Any = None) -> AfterSalesCase:
 
 # --- The 24 h diagnosis target -----------------------------------------------------------------------
 def escalate_overdue_diagnoses(now: datetime | None = None) -> int:
-    """Record one escalation event per case whose diagnosis is overdue; returns how many.
+    """Escalate each repair not diagnosed within its 24 h target, once: a `case.diagnosis_overdue`
+    event and the supervisors told (the case sweep runs the same escalation). Returns how many."""
+    from desk.cases import sweep  # owns the bulk escalation; imported here as it imports the case services
 
-    Each case is claimed by clearing its deadline where it is still due (one row updated = this
-    worker owns it), in the same transaction as its event, so a case escalates once.
-    """
-    now = now or timezone.now()
-    due = AfterSalesCase.objects.filter(state=CaseState.DIAGNOSING, diagnosis_due_at__lte=now)
-    escalated = 0
-    for pk, due_at in list(due.values_list("pk", "diagnosis_due_at")):
-        with transaction.atomic():
-            if not due.filter(pk=pk).update(diagnosis_due_at=None):
-                continue  # diagnosed just in time, or another worker claimed it
-            case = AfterSalesCase.objects.get(pk=pk)
-            _event("case.diagnosis_overdue", case, None, data={"escalated": True, "due": due_at})
-        escalated += 1
-    return escalated
+    return sweep.escalate_overdue(sweep.DIAGNOSIS_OVERDUE, now)
 
 
 # --- Technical guidance ------------------------------------------------------------------------------

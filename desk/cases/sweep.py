@@ -47,8 +47,6 @@ from desk.cases.models import CASE_PREFIX, AfterSalesCase, CaseState, CaseType, 
 from desk.cases.notices import sweep_result_notices
 from desk.cases.policy import ALLOWED
 from desk.cases.services_confirmation import expire_unconfirmed_proposals
-from desk.cases.services_exchange import expire_unreturned_exchanges
-from desk.cases.services_repair import escalate_overdue_diagnoses
 from desk.core.bulk import id_list, insert_rows
 from desk.core.errors import DomainError
 from desk.core.events import EventRow, record_event, record_event_rows
@@ -105,8 +103,8 @@ def run(now: datetime | None = None) -> SweepResult:
         auto_refunded=refunded["auto_refunded"],
         refunds_retried=_retry_stale_refunds(now),
         inspections_overdue=inspections,
-        exchange_returns_overdue=expire_unreturned_exchanges(now),
-        diagnoses_overdue=escalate_overdue_diagnoses(now),
+        exchange_returns_overdue=_escalate_due(*EXCHANGE_RETURN_OVERDUE, now, staff),
+        diagnoses_overdue=_escalate_due(*DIAGNOSIS_OVERDUE, now, staff),
         proposals_reminded=proposals["reminded"],
         proposals_expired=proposals["expired"],
         notices_sent=notices["sent"],
@@ -206,6 +204,16 @@ def _escalate(
 
 
 # --- Set-based: claim a batch, write its events and notifications ----------------------------------------
+# (state, deadline column, event verb) of the escalations services also run on their own.
+EXCHANGE_RETURN_OVERDUE = (CaseState.REPLACEMENT_SHIPPED, "return_due_at", "case.return_overdue")
+DIAGNOSIS_OVERDUE = (CaseState.DIAGNOSING, "diagnosis_due_at", "case.diagnosis_overdue")
+
+
+def escalate_overdue(timer: tuple[str, str, str], now: datetime | None = None) -> int:
+    """One timer's escalations outside a full sweep (each case once: event, then supervisors notified)."""
+    return _escalate_due(*timer, now or timezone.now(), _Supervisors())
+
+
 def _escalate_due(state: str, column: str, verb: str, now: datetime, staff: _Supervisors) -> int:
     due = AfterSalesCase.objects.filter(state=state, **{f"{column}__lte": now}).order_by("pk")
     return _escalate_ids(list(due.values_list("pk", flat=True)), state, column, verb, now, staff)
@@ -365,11 +373,15 @@ class _Supervisors:
             "case.answer_overdue": _("%(number)s: the request was not answered in time"),
             "case.receipt_overdue": _("%(number)s: the returned parcel was not confirmed as received in time"),
             "case.inspection_overdue": _("%(number)s: the warehouse did not inspect the return in time"),
+            "case.return_overdue": _("%(number)s: the customer did not send back the exchanged goods in time"),
+            "case.diagnosis_overdue": _("%(number)s: tech support did not diagnose the unit within 24 hours"),
         }
         self.digests = {
             "case.answer_overdue": _("%(count)s after-sales requests were not answered in time"),
             "case.receipt_overdue": _("%(count)s returned parcels were not confirmed as received in time"),
             "case.inspection_overdue": _("%(count)s returns were not inspected in time"),
+            "case.return_overdue": _("%(count)s ship-first exchanges were not sent back in time"),
+            "case.diagnosis_overdue": _("%(count)s repairs were not diagnosed in time"),
         }
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from desk.accounts.models import Notification
 from desk.cases import services
 from desk.cases import services_exchange as exchange
 from desk.cases.errors import IllegalTransition, NotReturnable
@@ -165,7 +166,7 @@ def test_the_ship_first_rule_is_pure_policy() -> None:
 
 
 def test_a_late_ship_first_return_is_escalated_once_after_the_deadline(
-    vip_order: Any, sku: str, agent: Any, warehouse_clerk: Any, time_machine: Any
+    vip_order: Any, sku: str, agent: Any, warehouse_clerk: Any, supervisor: Any, time_machine: Any
 ) -> None:
     case = exchange.reserve_replacement(open_exchange(vip_order, agent), by=agent, mode=ExchangeMode.SHIP_FIRST)
     case = exchange.ship_replacement(case, by=warehouse_clerk, carrier="SF", tracking_number="SF779", **BACK_TO)
@@ -179,6 +180,8 @@ def test_a_late_ship_first_return_is_escalated_once_after_the_deadline(
     assert overdue.data["escalated"] is True
     assert overdue.actor_label == "system"
     assert exchange.expire_unreturned_exchanges(timezone.now()) == 0  # claimed: never fires twice
+    told = Notification.objects.get(verb="case.return_overdue", user=supervisor)
+    assert told.link == f"/cases/{case.number}/"
     case = services.record_return_shipment(case, carrier="YTO", tracking_number="YT-late")  # still accepted
     assert case.state == CaseState.RETURNING
 

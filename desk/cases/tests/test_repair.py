@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from desk.accounts.models import Role
+from desk.accounts.models import Notification, Role
 from desk.cases import services, services_repair
 from desk.cases.errors import IllegalTransition
 from desk.cases.models import (
@@ -212,7 +212,7 @@ def test_a_unit_that_cannot_be_repaired_is_offered_a_refund_and_its_items_freed(
 
 # --- The 24 h diagnosis target -----------------------------------------------------------------------
 def test_an_overdue_diagnosis_escalates_once_after_24_hours(
-    delivered_order: Any, agent: Any, tech: Any, time_machine: Any
+    delivered_order: Any, agent: Any, tech: Any, supervisor: Any, time_machine: Any
 ) -> None:
     case = _diagnosing(delivered_order, agent, tech)  # at 11-12 12:00
     time_machine.move_to(at(13, 11, 59), tick=False)
@@ -222,6 +222,7 @@ def test_an_overdue_diagnosis_escalates_once_after_24_hours(
     assert services_repair.escalate_overdue_diagnoses() == 0  # the deadline was claimed
     event = Event.objects.get(verb="case.diagnosis_overdue", subject_id=case.pk)
     assert event.data["escalated"] is True
+    assert Notification.objects.get(verb="case.diagnosis_overdue", user=supervisor).event_id == event.pk
     case = services_repair.record_diagnosis(case, by=tech, diagnosis="晚了一点")
     assert Event.objects.get(verb="case.diagnose", subject_id=case.pk).data["late"] is False  # due already claimed
 
