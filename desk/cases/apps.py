@@ -8,7 +8,9 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         from desk.cases.notices import write_notices
+        from desk.cases.views import EVENT_LABELS
         from desk.cases.webhook_payload import case_payload
+        from desk.core.event_labels import register_event_labels
         from desk.core.events import on_event_written
         from desk.webhooks.services import describe_subject
 
@@ -16,3 +18,5 @@ class CasesConfig(AppConfig):
         on_event_written(write_notices)
         # Webhook bodies of case.* events carry the case's number, type, order, amounts and refund.
         describe_subject("aftersalescase", case_payload)
+        # A customer's timeline names case steps as the case page does.
+        register_event_labels(EVENT_LABELS)

@@ -6,6 +6,9 @@ instead of rebuilding a dict of every label for each row (it was a sixth of a ti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.utils.translation import gettext_noop
 
 from desk.core.jinja import gettext
@@ -36,10 +39,26 @@ EVENT_LABELS: dict[str, str] = {
     "customer.updated": gettext_noop("customer record changed"),
     "order.imported": gettext_noop("order imported"),
     "staff.availability_changed": gettext_noop("changed availability"),
+    "order.auto_confirm_scheduled": gettext_noop("receipt will be confirmed automatically"),
+    "order.auto_confirm_paused": gettext_noop("automatic receipt confirmation paused (after-sales open)"),
+    "order.auto_confirm_resumed": gettext_noop("automatic receipt confirmation resumed"),
+    "order.auto_confirmed": gettext_noop("receipt confirmed automatically"),
+    "stock.restock": gettext_noop("goods arrived in stock"),
+    "stock.resell": gettext_noop("returned goods back on sale"),
 }
+_AREA_LABELS: dict[str, Any] = {}
+
+
+def register_event_labels(labels: Mapping[str, Any]) -> None:
+    """An area adds the labels of its own verbs (lazy translations), e.g. the cases app in `ready()`,
+    so a customer's timeline names case steps too (core imports no area)."""
+    _AREA_LABELS.update(labels)
 
 
 def event_label(verb: str) -> str:
     """The verb's label in the active language; an unknown verb reads as itself."""
     message = EVENT_LABELS.get(verb)
-    return gettext(message) if message is not None else verb
+    if message is not None:
+        return gettext(message)
+    lazy = _AREA_LABELS.get(verb)
+    return str(lazy) if lazy is not None else verb

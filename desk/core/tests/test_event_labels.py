@@ -1,0 +1,21 @@
+"""Event verbs as histories and timelines name them, in the page's language, areas' verbs included."""
+
+from __future__ import annotations
+
+from django.utils import translation
+
+from desk.core.event_labels import event_label
+
+
+def test_core_and_area_verbs_read_as_words_in_the_active_language() -> None:
+    with translation.override("en"):
+        assert event_label("ticket.replied") == "replied to the customer"
+        assert event_label("order.auto_confirmed") == "receipt confirmed automatically"
+        assert event_label("case.approve") == "approved the request"  # registered by the cases app
+    with translation.override("zh-hans"):
+        assert event_label("ticket.replied") != "replied to the customer"
+        assert event_label("case.approve") != "approved the request"
+
+
+def test_an_unknown_verb_reads_as_itself() -> None:
+    assert event_label("plugin.something_new") == "plugin.something_new"
