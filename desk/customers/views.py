@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from desk.accounts.permissions import can
 from desk.core.errors import NotFound
-from desk.customers.models import Channel, Tier
+from desk.customers.models import Channel, Customer, Tier
 from desk.customers.queries import customer_360, get_customer_for
 from desk.orders.models import OrderStatus, ShipmentStatus
 
@@ -31,11 +31,12 @@ def _labels() -> dict[str, dict[str, Any]]:
     }
 
 
-def _context(request: HttpRequest, pk: int, sizes: dict[str, int]) -> dict[str, Any]:
-    try:
-        customer = get_customer_for(request.user, pk)
-    except NotFound as error:
-        raise Http404(error.message) from error
+def _context(request: HttpRequest, pk: int, sizes: dict[str, int], customer: Customer | None = None) -> dict[str, Any]:
+    if customer is None:
+        try:
+            customer = get_customer_for(request.user, pk)
+        except NotFound as error:
+            raise Http404(error.message) from error
     view = customer_360(customer, request.user, **sizes)
     return {"c360": view, "p": view.profile, "labels": _labels(), "can": can, "lang": get_language()}
 
@@ -48,10 +49,21 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "customers/detail.html", context)
 
 
+def panel_context(request: HttpRequest, customer: Customer, current_ticket: int | None) -> dict[str, Any] | None:
+    """What the customer-360 panel shows, for the ticket page to render inline; None where the user may not
+    see customers. `customer` comes with the ticket, its tags and identities attached (`attach_details`).
+    The page arrives whole, and the htmx refresh below re-renders the same template."""
+    if not can(request.user, "customer.view"):
+        return None
+    context = _context(request, customer.pk, PANEL_SIZES, customer)
+    context["current_ticket"] = current_ticket
+    return context
+
+
 @require_GET
 @login_required
 def panel(request: HttpRequest, pk: int) -> HttpResponse:
-    """The customer-360 panel beside a ticket (loaded by htmx); ?ticket= marks the current ticket."""
+    """The customer-360 panel beside a ticket, refreshed by htmx; ?ticket= marks the current ticket."""
     context = _context(request, pk, PANEL_SIZES)
     context["current_ticket"] = int(request.GET["ticket"]) if request.GET.get("ticket", "").isdigit() else None
     return render(request, "customers/partials/panel.html", context)

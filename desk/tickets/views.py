@@ -28,10 +28,11 @@ from django.views.decorators.http import require_GET, require_POST
 from desk.accounts.models import Availability
 from desk.accounts.permissions import authorize, can
 from desk.core.errors import DomainError, Forbidden, NotFound
-from desk.core.models import Event
 from desk.customers.models import Channel, Tier
+from desk.customers.queries import get_customer_for
+from desk.customers.views import panel_context
 from desk.sla.models import Metric
-from desk.tickets import services
+from desk.tickets import page_reads, services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
 from desk.tickets.models import (
     TICKET_PREFIX,
@@ -53,7 +54,7 @@ from desk.tickets.queries import (
 )
 
 PAGE_SIZE = 50
-HISTORY_SIZE = 100
+HISTORY_SIZE = page_reads.HISTORY_SIZE
 # The queue's columns, read as tuples: model instances for 50 rows and their relations cost more
 # than the rest of the page.
 QUEUE_COLUMNS = (
@@ -270,19 +271,9 @@ def _ticket(request: HttpRequest, pk: int) -> Ticket:
     return ticket
 
 
-# What the ticket page shows of the ticket's relations: compiling and reading every column of six
-# tables cost more than the rest of the page's queries together. Actions load the whole ticket.
-SHOWN_RELATED = (
-    "customer__name", "order__number", "team__name",
-    "assignee__username", "assignee__first_name", "assignee__last_name",
-)  # fmt: skip
-
-
 def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
     """The ticket for display only (GET): its own columns but the search words, and the shown relations."""
-    own = [f.name for f in Ticket._meta.concrete_fields if f.name != "search_text"]
-    qs = tickets_visible_to(request.user).select_related(None).select_related("customer", "order", "team", "assignee")
-    ticket = next(iter(qs.only(*own, *SHOWN_RELATED).filter(pk=pk)[:1]), None)  # no ORDER BY for one key
+    ticket = page_reads.shown_ticket(request.user, pk)
     if ticket is None:
         raise Http404(_("No such ticket."))
     types = {t.pk: t for t in request_types()}  # cached; set so that ticket.request_type costs no query
@@ -290,21 +281,11 @@ def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
     return ticket
 
 
-PERSON = ("username", "first_name", "last_name")  # what `m.person` shows
-MESSAGE_SHOWN = ("ticket_id", "kind", "channel", "body", "created_at", "author", *(f"author__{f}" for f in PERSON))
-ATTACHMENT_SHOWN = (
-    "ticket_id", "message_id", "file", "original_name", "content_type", "size", "created_at", "uploaded_by",
-    *(f"uploaded_by__{f}" for f in PERSON),
-)  # fmt: skip
-
-
 def _live_context(ticket: Ticket, types: list[RequestType]) -> dict[str, Any]:
     """The conversation, attachments and history: the part two agents must see change."""
-    conversation = list(ticket.messages.select_related("author").only(*MESSAGE_SHOWN))
-    attachments = list(
-        Attachment.objects.filter(ticket=ticket).select_related("uploaded_by").only(*ATTACHMENT_SHOWN).order_by("id")
-    )
-    events = list(Event.objects.filter(ticket_id=ticket.pk).order_by("-id")[:HISTORY_SIZE])
+    conversation = page_reads.conversation(ticket.pk)
+    attachments = page_reads.attachments(ticket.pk)
+    events = page_reads.history(ticket.pk)
     by_message: dict[int | None, list[Attachment]] = {}
     for attachment in attachments:
         by_message.setdefault(attachment.message_id, []).append(attachment)
@@ -315,7 +296,7 @@ def _live_context(ticket: Ticket, types: list[RequestType]) -> dict[str, Any]:
         "loose_attachments": by_message.get(None, []),
         "history": events,
         "event_fields": _event_fields(types),
-        "tags": list(ticket.tags.all()),
+        "tags": page_reads.tags_of(ticket),
     }
 
 
@@ -331,22 +312,34 @@ def _detail_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         canned=_canned_choices(ticket, user),
         members=_member_choices(ticket) if can(user, "ticket.assign") else [],
         errors={},
+        panel=_panel(request, ticket),
     )
     return context
+
+
+def _panel(request: HttpRequest, ticket: Ticket) -> dict[str, Any] | None:
+    """The customer-360 panel's context: from the customer `shown_ticket` read with the ticket, or (a page
+    re-rendered after a failed action, whose ticket was read whole) from the customer's own read."""
+    customer = ticket.customer
+    if "_prefetched_objects_cache" not in customer.__dict__:
+        try:
+            customer = get_customer_for(request.user, ticket.customer_id)
+        except NotFound:
+            return None
+    return panel_context(request, customer, ticket.pk)
 
 
 def _member_choices(ticket: Ticket) -> list[tuple[int, str]]:
     """(user id, "name (availability)") for the assign picker, read as tuples."""
     availability = {value: str(label) for value, label in Availability.choices}
-    columns = ("pk", "username", "first_name", "last_name", "staff__display_name", "staff__availability")
     return [
         (pk, f"{shown or f'{first} {last}'.strip() or username} ({availability.get(state, state)})")
-        for pk, username, first, last, shown, state in _members(ticket).values_list(*columns)
+        for pk, username, first, last, shown, state in page_reads.members(ticket.team_id)
     ]
 
 
 def _members(ticket: Ticket) -> Any:
-    """Who the ticket may be assigned to: active staff of its team (or every desk agent if none)."""
+    """Who the ticket may be assigned to (the assign form's choices): as `page_reads.members`."""
     qs = User.objects.filter(is_active=True, staff__isnull=False).select_related("staff").order_by("username")
     return qs.filter(staff__team_id=ticket.team_id) if ticket.team_id else qs
 

@@ -1,0 +1,96 @@
+"""Prepared queries give what the ORM gives, with new values each call, and refuse what they cannot replay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db.models import Count, OuterRef, Window
+
+from desk.core.aggregates import PAIR, joined, pair, split_joined
+from desk.core.prepared import NotPreparable, Prepared
+from desk.core.testing import make_customer, make_order
+from desk.customers.models import Customer, CustomerIdentity
+from desk.orders.models import Order, OrderItem
+
+pytestmark = pytest.mark.django_db
+
+
+def _orders(customer_id: int) -> object:
+    return (
+        Order.objects.filter(customer_id=customer_id)
+        .select_related("customer", "storefront")
+        .annotate(listed=Window(Count("id")))
+        .order_by("-id")
+    )
+
+
+def _facts(order: Order) -> tuple[object, ...]:
+    return (order.pk, order.number, order.total_amount, order.placed_at, order.customer.name, order.listed)
+
+
+def test_model_rows_with_relations_and_annotations_match_the_orm_for_each_value():
+    first, second = make_customer("张三"), make_customer("李四")
+    for _ in range(3):
+        make_order(first, unit_price="99.50")
+    make_order(second)
+    prepared = Prepared(_orders)
+
+    for customer in (first, second, first):
+        got = prepared(customer.pk)
+        assert [_facts(o) for o in got] == [_facts(o) for o in _orders(customer.pk)]
+    assert [o.listed for o in prepared(first.pk)] == [3, 3, 3]
+    assert isinstance(prepared(first.pk)[0].total_amount, Decimal)  # converters ran (SQLite keeps text)
+    assert prepared(second.pk + first.pk + 1000) == []
+
+
+def test_tuples_and_variants():
+    customer = make_customer()
+    order = make_order(customer, items=2)
+
+    def items(order_id: int, variant: str) -> object:
+        return OrderItem.objects.filter(order_id=order_id).order_by(variant).values_list("sku", "quantity")
+
+    prepared = Prepared(items)
+    assert prepared.rows(order.pk, variant="id") == list(items(order.pk, "id"))
+    assert prepared.rows(order.pk, variant="-id") == list(items(order.pk, "-id"))
+    assert prepared.rows(order.pk, variant="id") != prepared.rows(order.pk, variant="-id")
+
+
+def test_get_raises_does_not_exist():
+    customer = make_customer("王五")
+    one = Prepared(lambda pk: Customer.objects.filter(pk=pk))
+    assert one.get(customer.pk).name == "王五"
+    with pytest.raises(Customer.DoesNotExist):
+        one.get(customer.pk + 1000)
+
+
+def test_what_cannot_be_replayed_is_refused():
+    customer = make_customer()
+    with pytest.raises(NotPreparable):
+        Prepared(lambda pk: Customer.objects.filter(pk=pk).prefetch_related("tags"))(customer.pk)
+    with pytest.raises(NotPreparable):  # the value is transformed, not passed whole
+        Prepared(lambda name: Customer.objects.filter(name__contains=name))("王")
+    with pytest.raises(NotPreparable):
+        Prepared(lambda pk: Customer.objects.filter(pk=pk).values("name"))(customer.pk)
+
+
+def test_joined_values_come_back_apart():
+    customer = make_customer()
+    CustomerIdentity.objects.create(customer=customer, channel="phone", value="13800138000")
+    CustomerIdentity.objects.create(customer=customer, channel="wechat", value="wx-openid-1")
+    pairs = joined(CustomerIdentity.objects.filter(customer_id=OuterRef("pk")), "customer_id", pair("channel", "value"))
+    row = Customer.objects.annotate(pairs=pairs).get(pk=customer.pk)
+    assert sorted(one.partition(PAIR)[::2] for one in split_joined(row.pairs)) == [
+        ("phone", "13800138000"),
+        ("wechat", "wx-openid-1"),
+    ]
+    assert Customer.objects.annotate(pairs=pairs).get(pk=make_customer("无").pk).pairs is None
+
+
+def test_string_values_are_replayed_too():
+    first, second = make_customer("张三"), make_customer("李四")
+    by_name = Prepared(lambda name: Customer.objects.filter(name=name).values_list("pk"))
+    assert by_name.rows("张三") == [(first.pk,)]
+    assert by_name.rows("李四") == [(second.pk,)]
+    assert by_name.rows("nobody") == []
