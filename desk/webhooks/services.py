@@ -190,7 +190,13 @@ def create_deliveries(events: Sequence[EventFacts]) -> list[int]:
     if not endpoints:
         return []
     now = timezone.now()
-    rows = [(e.pk, event.pk, now) for event in events for e in endpoints if e.wants(event.verb)]
+    wanted: dict[str, list[int]] = {}  # the endpoints per verb, worked out once (a sweep writes 100,000s of one verb)
+    rows = []
+    for event in events:
+        endpoint_ids = wanted.get(event.verb)
+        if endpoint_ids is None:
+            endpoint_ids = wanted[event.verb] = [e.pk for e in endpoints if e.wants(event.verb)]
+        rows += [(pk, event.pk, now) for pk in endpoint_ids]
     return insert_rows(WebhookDelivery, ["endpoint_id", "event_id", "next_attempt_at"], rows)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 from huey.contrib.djhuey import HUEY
 
 from desk.accounts.models import AssignmentStrategy, Notification, Role
@@ -189,11 +190,13 @@ def test_warnings_in_bulk_take_a_fixed_number_of_queries(
     for _ in range(25):
         owned_by(agent, customer, supervisor)
     clock.move_to(at("2026-11-23 10:50"))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(12), translation.override("en"):
         result = sla.sweep()
     assert result["warned"] == 25
     assert SlaTarget.objects.filter(warned_at__isnull=False).count() == 25
-    assert Notification.objects.filter(user=agent, verb="sla.warning").count() == 25
+    assert Event.objects.filter(verb="sla.warning").count() == 25
+    # more than DIGEST_AFTER (20) for one person: one summary notification, not 25
+    assert notes(agent, "sla.warning") == ["25 tickets are near an SLA deadline"]
 
 
 def test_the_huey_job_runs_the_sweep_every_minute(routed, agent, supervisor, customer, clock):

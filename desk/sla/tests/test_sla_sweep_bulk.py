@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from django.utils import translation
 
 from desk.accounts.models import Notification, Role
 from desk.core.models import Event
@@ -133,3 +134,122 @@ def test_a_breach_batch_takes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(30):
         result = sla.sweep()
     assert result["escalated"] == 20
+
+
+def sla_notes(user, verb):
+    return list(
+        Notification.objects.filter(user=user, verb=verb).order_by("pk").values_list("text", "link", "event_id")
+    )
+
+
+def test_many_warnings_for_one_person_become_one_summary_few_stay_one_each(
+    routed, agent, supervisor, customer, clock, small_batches, sla_hook, monkeypatch
+):
+    monkeypatch.setattr(sweep, "DIGEST_AFTER", 5)
+    other = make_staff("agent2", Role.AGENT, team=routed)
+    many = many_owned_by(agent, customer, supervisor)  # 11: more than 5, over three batches of 4
+    few = many_owned_by(other, customer, supervisor, count=3)
+    clock.move_to(at("2026-11-23 10:48"))
+    with translation.override("en"):  # the summaries' wording
+        assert fired(sla.sweep()) == NOTHING | {"warned": MANY + 3}
+
+    # every warning keeps its event and its webhook delivery
+    warnings = Event.objects.filter(verb="sla.warning")
+    assert sorted(warnings.values_list("ticket_id", flat=True)) == sorted(many + few)
+    assert WebhookDelivery.objects.filter(endpoint=sla_hook).count() == MANY + 3
+    # one line for the person with many, its count brought up to date batch by batch
+    [(text, link, event_id)] = sla_notes(agent, "sla.warning")
+    assert text == f"{MANY} tickets are near an SLA deadline"
+    assert link == "/?tab=breaching&sla=warning"
+    assert event_id in set(warnings.filter(ticket_id__in=many).values_list("pk", flat=True))
+    assert Notification.objects.get(user=agent, verb="sla.warning").read_at is None
+    # one per ticket for the person with few
+    per_ticket = sla_notes(other, "sla.warning")
+    assert sorted(link for _text, link, _event in per_ticket) == sorted(f"/tickets/{pk}/" for pk in few)
+    for text, link, event_id in per_ticket:
+        ticket = Ticket.objects.get(pk=int(link.strip("/").split("/")[-1]))
+        assert ticket.number in text
+        assert Event.objects.get(pk=event_id).ticket_id == ticket.pk
+
+    clock.move_to(at("2026-11-23 10:49"))
+    assert fired(sla.sweep()) == NOTHING
+    assert Notification.objects.filter(verb="sla.warning").count() == 1 + 3
+
+
+def test_many_breaches_summarise_the_supervisor_and_the_owner_not_the_new_owners_with_few(
+    routed, agent, senior_agent, supervisor, customer, default_policy, clock, small_batches, sla_hook, monkeypatch
+):
+    monkeypatch.setattr(sweep, "DIGEST_AFTER", 6)
+    default_policy.escalate_reassign_up = True
+    default_policy.save()
+    second = make_staff("senior2", Role.SENIOR_AGENT, team=routed)
+    ids = many_owned_by(agent, customer, supervisor)
+    clock.move_to(at("2026-11-23 11:00"))
+    with translation.override("en"):  # the summaries' wording
+        assert fired(sla.sweep())["escalated"] == MANY
+
+    breaches = Event.objects.filter(ticket_id__in=ids, verb="sla.breached")
+    assert breaches.count() == MANY
+    assert WebhookDelivery.objects.filter(endpoint=sla_hook).count() == MANY
+    assert [row[:2] for row in sla_notes(supervisor, "sla.breached")] == [
+        (f"Escalation: {MANY} tickets missed an SLA target", "/?tab=breaching&sla=breached")
+    ]
+    assert [row[:2] for row in sla_notes(agent, "sla.breached")] == [
+        (f"SLA breached on {MANY} of your tickets", "/?tab=breaching&sla=breached")
+    ]
+    # the new owners got 5 or 6 each (shared out): one notification per ticket handed to them
+    for senior in (senior_agent, second):
+        mine = set(Ticket.objects.filter(pk__in=ids, assignee=senior).values_list("pk", flat=True))
+        assert 5 <= len(mine) <= 6
+        notes = sla_notes(senior, "sla.breached")
+        assert {int(link.strip("/").split("/")[-1]) for _text, link, _event in notes} == mine
+        assert all(text.startswith(f"TK{int(link.strip('/').split('/')[-1]):07d}") for text, link, _event in notes)
+
+
+def test_a_batch_that_rolls_back_leaves_the_summary_counting_what_was_fired(
+    routed, agent, supervisor, customer, default_policy, clock, small_batches, monkeypatch
+):
+    monkeypatch.setattr(sweep, "DIGEST_AFTER", 5)
+    ids = many_owned_by(agent, customer, supervisor)
+    real, calls = sweep._Breaches._escalate_all, []
+
+    def second_batch_fails(self, tickets, breached):
+        calls.append(len(tickets))
+        real(self, tickets, breached)  # its rows are written, then the transaction rolls back
+        if len(calls) == 2:
+            raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(sweep._Breaches, "_escalate_all", second_batch_fails)
+    clock.move_to(at("2026-11-23 11:00"))
+    with translation.override("en"):  # the summaries' wording
+        assert fired(sla.sweep())["escalated"] == MANY  # the failed batch was retried ticket by ticket
+    assert calls[:3] == [4, 4, 1]
+
+    assert Event.objects.filter(ticket_id__in=ids, verb="sla.breached").count() == MANY
+    assert [text for text, _link, _event in sla_notes(supervisor, "sla.breached")] == [
+        f"Escalation: {MANY} tickets missed an SLA target"
+    ]
+    assert [text for text, _link, _event in sla_notes(agent, "sla.breached")] == [
+        f"SLA breached on {MANY} of your tickets"
+    ]
+
+
+@pytest.mark.django_db
+def test_the_mass_path_writes_no_index_a_composite_already_covers():
+    """tickets/0005, sla/0004 and webhooks/0002: each of these columns leads a composite or unique index,
+    so its own single-column index was only one more write per escalated ticket, claim and delivery."""
+    from django.db import connection
+
+    covered = {
+        "tickets_ticket": ["assignee_id", "customer_id", "team_id"],
+        "sla_slatarget": ["ticket_id"],
+        "webhooks_webhookdelivery": ["endpoint_id"],
+    }
+    with connection.cursor() as cursor:
+        for table, columns in covered.items():
+            found = connection.introspection.get_constraints(cursor, table).values()
+            indexes = [c["columns"] for c in found if c["index"] and not c["unique"]]
+            leading = [c["columns"] for c in found if (c["index"] or c["unique"]) and len(c["columns"]) > 1]
+            for column in columns:
+                assert [column] not in indexes, (table, column)
+                assert any(cols[0] == column for cols in leading), (table, column)
