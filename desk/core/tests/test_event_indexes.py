@@ -1,0 +1,63 @@
+"""The event log's reads each find their index (SQLite's plan), the partial ones included, and the
+rows a mass sweep writes (system events without ticket or actor) stay out of the partial ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from desk.core.events import record_event, record_event_rows
+from desk.core.models import Event
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plan"),
+]
+
+
+def _plan(queryset: QuerySet[Any]) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize(
+    ("read", "index"),
+    [
+        (lambda: Event.objects.filter(ticket_id=7).order_by("-id")[:50], "event_ticket_idx"),  # ticket history
+        (lambda: Event.objects.filter(ticket_id=7).order_by("id"), "event_ticket_idx"),  # ticket API
+        (lambda: Event.objects.filter(customer_id=7).order_by("-id")[:100], "event_customer_idx"),  # timeline
+        (lambda: Event.objects.filter(subject_type="aftersalescase", subject_id=7), "event_subject_idx"),
+        (lambda: Event.objects.filter(verb="sla.breached").order_by("-id")[:10], "event_verb_idx"),  # overview
+        (lambda: Event.objects.filter(actor_id__in=[3, 4]).order_by(), "event_actor_idx"),  # SET_NULL of users
+    ],
+)
+def test_each_read_uses_its_index(read, index):
+    plan = _plan(read())
+    assert index in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # ordered by the index, no sort
+
+
+def test_partial_indexes_leave_out_events_without_ticket_or_actor(agent):
+    now = timezone.now()
+    system = (now, None, "system", "case.answer_overdue", "aftersalescase", 1, 2, None, {}, {}, {})
+    record_event_rows([system, system])
+    record_event("ticket.replied", actor=agent, ticket_id=9, customer_id=2)
+
+    def entries(index: str, where: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM core_event INDEXED BY {index} WHERE {where}")  # noqa: S608  ours
+            return int(cursor.fetchone()[0])
+
+    assert Event.objects.count() == 3
+    assert entries("event_ticket_idx", "ticket_id IS NOT NULL") == 1
+    assert entries("event_actor_idx", "actor_id IS NOT NULL") == 1
+    get_user_model().objects.filter(pk=agent.pk).delete()  # SET_NULL through the partial index
+    assert Event.objects.get(verb="ticket.replied").actor_id is None
+    assert entries("event_actor_idx", "actor_id IS NOT NULL") == 0
