@@ -76,10 +76,33 @@ def csrf(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+# Django date-format codes that print digits only, whatever the language, and their strftime codes.
+_NUMERIC_CODES = {"Y": "%Y", "m": "%m", "d": "%d", "H": "%H", "i": "%M", "s": "%S"}
+
+
+@lru_cache(maxsize=64)
+def _strftime_of(fmt: str) -> str | None:
+    """The strftime pattern printing what Django's `fmt` prints, or None where `fmt` needs Django
+    (month names, am/pm and the like are language-dependent)."""
+    pattern = []
+    for char in fmt:
+        if char.isalpha():
+            if char not in _NUMERIC_CODES:
+                return None
+            pattern.append(_NUMERIC_CODES[char])
+        else:
+            pattern.append("%%" if char == "%" else char)
+    return "".join(pattern)
+
+
 def localtime(value: datetime | None, fmt: str = "Y-m-d H:i") -> str:
+    """A time in the shop's zone. Digit-only formats go through strftime: Django's `date_format` cost
+    ~0.2 ms a call, a tenth of the ticket page for its 25 times."""
     if value is None:
         return ""
-    return date_format(timezone.localtime(value), fmt)
+    local = timezone.localtime(value)
+    pattern = _strftime_of(fmt)
+    return local.strftime(pattern) if pattern is not None else date_format(local, fmt)
 
 
 def shorttime(value: datetime | None) -> str:
