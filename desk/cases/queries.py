@@ -34,6 +34,7 @@ from desk.cases.models import (
 )
 from desk.core.errors import NotFound
 from desk.core.models import Event
+from desk.core.prepared import Prepared
 from desk.customers.models import Customer
 from desk.evidence.models import Dispute, EvidenceFile, SolutionProposal
 from desk.orders.models import Order
@@ -127,10 +128,22 @@ SHOWN_RELATED = {
 
 def get_case_shown(user: Any, number_or_pk: str | int) -> AfterSalesCase:
     """The case for display only: its own columns, the `SHOWN_RELATED` values, and `has_<kind>` flags
-    for its grants, disputes, evidence, proposals, claims and refunds (the page reads only those that exist)."""
+    for its grants, disputes, evidence, proposals, claims and refunds (the page reads only those that exist).
+    Prepared once per process (`desk.core.prepared`): the page's reads cost more to compile than to run."""
+    pk = pk_from_number(number_or_pk)
+    found = _CASE_SHOWN(pk) if pk and may_view_cases(user) else []
+    if not found:
+        raise NotFound(f"No case {number_or_pk}.", code="case.not_found")
+    return found[0]
+
+
+def _case_shown(pk: int) -> QuerySet[AfterSalesCase]:
     relations = {name: F(path) for name, path in SHOWN_RELATED.items()}
-    qs = cases_visible_to(user).select_related(None).annotate(**relations)
-    return _one(qs.annotate(**_flags({**SUBJECT_MODELS, "refund": Refund})), number_or_pk)
+    flags = _flags({**SUBJECT_MODELS, "refund": Refund})
+    return AfterSalesCase.objects.annotate(**relations, **flags).filter(pk=pk).order_by()[:1]
+
+
+_CASE_SHOWN: Prepared[AfterSalesCase] = Prepared(_case_shown)
 
 
 def _one(qs: QuerySet[AfterSalesCase], number_or_pk: str | int) -> AfterSalesCase:
@@ -241,9 +254,16 @@ class ItemRow(NamedTuple):
 
 
 def case_items(case: AfterSalesCase) -> list[ItemRow]:
-    items = CaseItem.objects.filter(case_id=case.pk).order_by("pk")
-    rows = items.values_list("order_item__name", "order_item__sku", "quantity", "order_item__quantity", "amount")
-    return [ItemRow._make(row) for row in rows]
+    return [ItemRow._make(row) for row in _CASE_ITEMS(case.pk)]
+
+
+_CASE_ITEMS: Prepared[tuple[Any, ...]] = Prepared(
+    lambda case_id: (
+        CaseItem.objects.filter(case_id=case_id)
+        .order_by("pk")
+        .values_list("order_item__name", "order_item__sku", "quantity", "order_item__quantity", "amount")
+    )
+)
 
 
 def case_refunds(case: AfterSalesCase) -> list[Refund]:
@@ -265,9 +285,16 @@ class TimelineEntry(NamedTuple):
 
 def case_timeline(case: AfterSalesCase, limit: int = TIMELINE_SIZE) -> list[TimelineEntry]:
     """The case's events, newest first (the subject index serves it)."""
-    events = Event.objects.filter(subject_type=AfterSalesCase._meta.model_name, subject_id=case.pk)
-    rows = events.order_by("-id").values_list(*TimelineEntry._fields)[:limit]
-    return [TimelineEntry._make(row) for row in rows]
+    return [TimelineEntry._make(row) for row in _TIMELINE(case.pk, variant=limit)]
+
+
+_TIMELINE: Prepared[tuple[Any, ...]] = Prepared(
+    lambda case_id, variant: (
+        Event.objects.filter(subject_type=AfterSalesCase._meta.model_name, subject_id=case_id)
+        .order_by("-id")
+        .values_list(*TimelineEntry._fields)[:variant]
+    )
+)
 
 
 # --- Warehouse and finance -----------------------------------------------------------------------
@@ -347,13 +374,20 @@ def compensation_kinds() -> list[tuple[str, str]]:
 def case_subjects(case: AfterSalesCase) -> dict[str, list[Any]]:
     """Grants, disputes, evidence files and proposals of one case, oldest first (one query each)."""
     found: dict[str, list[Any]] = {}
-    for kind, model in SUBJECT_MODELS.items():
+    for kind in SUBJECT_MODELS:
         if not getattr(case, f"has_{kind}", True):  # flagged absent by get_case_for: no query
             found[kind] = []
             continue
-        qs = model.objects.filter(case=case).order_by("pk")
-        found[kind] = list(qs.select_related("kind") if kind == "grant" else qs)
+        found[kind] = _SUBJECTS(case.pk, variant=kind)
     return found
+
+
+def _subjects(case_id: int, variant: str) -> QuerySet[Any]:
+    qs = SUBJECT_MODELS[variant].objects.filter(case_id=case_id).order_by("pk")
+    return qs.select_related("kind") if variant == "grant" else qs
+
+
+_SUBJECTS: Prepared[Any] = Prepared(_subjects)
 
 
 def get_subject(case: AfterSalesCase, kind: str, pk: int) -> Any:
