@@ -7,6 +7,9 @@ class CasesConfig(AppConfig):
     verbose_name = "After-sales cases"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from desk.cases import policy_versions
         from desk.cases.notices import write_notices
         from desk.cases.views import EVENT_LABELS
         from desk.cases.webhook_payload import case_payload
@@ -20,3 +23,9 @@ class CasesConfig(AppConfig):
         describe_subject("aftersalescase", case_payload)
         # A customer's timeline names case steps as the case page does.
         register_event_labels(EVENT_LABELS)
+        # Each process holds which policy versions exist (desk.cases.policy_versions): a change re-reads.
+        for model in ("ReturnPolicy", "PolicyVersion"):
+            sender = self.get_model(model)
+            uid = f"cases.policy_versions.forget.{model}"
+            post_save.connect(policy_versions.forget, sender=sender, dispatch_uid=f"{uid}.save")
+            post_delete.connect(policy_versions.forget, sender=sender, dispatch_uid=f"{uid}.delete")

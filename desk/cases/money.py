@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from desk.cases.models import (
     LIVE_REFUND_STATUSES,
@@ -23,6 +23,7 @@ from desk.cases.models import (
     CaseState,
     Refund,
 )
+from desk.core.prepared import Prepared
 from desk.orders.models import Order, OrderItem
 
 CENT = Decimal("0.01")
@@ -62,16 +63,33 @@ def paid_per_line(order: Order, items: Sequence[OrderItem]) -> dict[int, Decimal
     return {pk: max(value, ZERO) for pk, value in paid.items()}
 
 
-def claimed_items(order: Order, *, exclude_case: int | None = None) -> dict[int, tuple[int, Decimal]]:
-    """Units and amounts of each line already in live cases (open, or closed with a refund)."""
-    rows = (
-        CaseItem.objects.filter(case__order=order)
+def _claimed_rows(order_id: int, exclude_case: int) -> QuerySet[CaseItem, tuple[int, int, Decimal]]:
+    return (
+        CaseItem.objects.filter(case__order_id=order_id)
         .exclude(case__state=CaseState.REJECTED)
         .exclude(Q(case__state__in=RELEASED_CASE_STATES) & Q(case__case_type__in=RELEASING_CASE_TYPES))
         .exclude(Q(case__state=CaseState.CLOSED) & Q(case__close_reason__in=RELEASING_CLOSE_REASONS))
-        .exclude(case_id=exclude_case or 0)
+        .exclude(case_id=exclude_case)
         .values_list("order_item_id", "quantity", "amount")
     )
+
+
+# Read on every request for a case and on its page: compiled once.
+_CLAIMED = Prepared(_claimed_rows)
+_ORDER_ITEMS = Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id))
+
+
+def order_items(order: Order) -> list[OrderItem]:
+    """The order's lines (`order.items.all()`, from a prefetch when the caller made one)."""
+    if "items" in getattr(order, "_prefetched_objects_cache", {}):
+        return list(order.items.all())
+    items: list[OrderItem] = _ORDER_ITEMS.rows(order.pk)
+    return items
+
+
+def claimed_items(order: Order, *, exclude_case: int | None = None) -> dict[int, tuple[int, Decimal]]:
+    """Units and amounts of each line already in live cases (open, or closed with a refund)."""
+    rows: list[tuple[int, int, Decimal]] = _CLAIMED.rows(order.pk, exclude_case or 0)
     claimed: dict[int, tuple[int, Decimal]] = {}
     for item_id, quantity, amount in rows:
         q, a = claimed.get(item_id, (0, ZERO))
@@ -89,7 +107,7 @@ def compute(
     claimed: dict[int, tuple[int, Decimal]] | None = None,
 ) -> Amounts:
     """The case's refund from its lines; shipping is refunded once the whole order has come back."""
-    items = list(order.items.all())
+    items = order_items(order)
     paid = paid_per_line(order, items)
     claimed = claimed_items(order, exclude_case=exclude_case) if claimed is None else claimed
     by_line: dict[int, Decimal] = {}

@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from desk.cases.models import CASE_PREFIX, AfterSalesCase, CustomerNotice, NoticeStatus
 from desk.core.bulk import id_list, insert_rows
 from desk.core.events import EventFacts, record_event
+from desk.core.prepared import Prepared
 from desk.customers.models import Channel, CustomerIdentity
 
 log = logging.getLogger(__name__)
@@ -170,23 +171,38 @@ def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
         yield values[start : start + _CHUNK]
 
 
+_FACT_COLUMNS = (
+    "pk",
+    "case_type",
+    "refund_amount",
+    "currency",
+    "order__number",
+    "customer_id",
+    "customer__name",
+    "customer__preferred_channel",
+    "customer__email",
+    "customer__phone",
+    "customer__language",
+)
+# One case's facts and one customer's identities: a step's single event, the usual case, runs these
+# queries compiled once (compiling them cost more than the database's answer).
+_ONE_CASE = Prepared(lambda pk: AfterSalesCase.objects.filter(pk=pk).values_list(*_FACT_COLUMNS))
+_ONE_CUSTOMER = Prepared(
+    lambda customer_id: (
+        CustomerIdentity.objects.filter(customer_id=customer_id)
+        .order_by("pk")
+        .values_list("customer_id", "channel", "value")
+    )
+)
+
+
 def _case_facts(ids: set[int]) -> dict[int, _CaseFacts]:
     """The cases' own values, their order numbers and their customers' addresses, as plain rows."""
+    if len(ids) == 1:
+        return {row[0]: _CaseFacts(*row) for row in _ONE_CASE.rows(*ids)}
     found: dict[int, _CaseFacts] = {}
     for chunk in _chunks(ids):
-        rows = AfterSalesCase.objects.filter(pk__in=id_list(chunk)).values_list(
-            "pk",
-            "case_type",
-            "refund_amount",
-            "currency",
-            "order__number",
-            "customer_id",
-            "customer__name",
-            "customer__preferred_channel",
-            "customer__email",
-            "customer__phone",
-            "customer__language",
-        )
+        rows = AfterSalesCase.objects.filter(pk__in=id_list(chunk)).values_list(*_FACT_COLUMNS)
         found.update((row[0], _CaseFacts(*row)) for row in rows)
     return found
 
@@ -199,12 +215,16 @@ def _needs_identity(case: _CaseFacts) -> bool:
 def _identities(customer_ids: set[int]) -> dict[tuple[int, str], str]:
     """(customer id, channel) → the customer's oldest identity on that channel, in one query per chunk."""
     found: dict[tuple[int, str], str] = {}
-    for chunk in _chunks(customer_ids):
-        rows = (
+    if len(customer_ids) == 1:
+        chunks: Iterable[Iterable[tuple[int, str, str]]] = [_ONE_CUSTOMER.rows(*customer_ids)]
+    else:
+        chunks = (
             CustomerIdentity.objects.filter(customer_id__in=id_list(chunk))
             .order_by("pk")
             .values_list("customer_id", "channel", "value")
+            for chunk in _chunks(customer_ids)
         )
+    for rows in chunks:
         for customer_id, channel, value in rows:
             found.setdefault((customer_id, channel), value)
     return found

@@ -102,11 +102,11 @@ class SimulatedProvider:
     @staticmethod
     def _pay_once(order: RefundOrder) -> SimulatedPayout:
         with transaction.atomic():  # the provider's own books commit on their own
-            payout, _created = SimulatedPayout.objects.get_or_create(
-                refund_number=order.refund_number,
-                defaults={"payment_reference": order.payment_reference, "amount": order.amount},
+            first = SimulatedPayout(
+                refund_number=order.refund_number, payment_reference=order.payment_reference, amount=order.amount
             )
-        return payout
+            SimulatedPayout.objects.bulk_create([first], ignore_conflicts=True)  # a repeat keeps the first payout
+            return SimulatedPayout.objects.get(refund_number=order.refund_number)
 
 
 manual = ManualProvider()

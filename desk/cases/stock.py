@@ -21,6 +21,7 @@ from desk.cases.errors import InsufficientStock
 from desk.cases.models import (
     RETURNED_FIELD,
     AfterSalesCase,
+    CaseItem,
     ReplacementShipment,
     ReplacementStatus,
     Stock,
@@ -28,6 +29,7 @@ from desk.cases.models import (
     StockMovementKind,
 )
 from desk.core.errors import ValidationFailed
+from desk.core.prepared import Prepared
 
 Lines = Sequence[tuple[str, int]]  # (sku, quantity)
 
@@ -108,14 +110,21 @@ def ship(case: AfterSalesCase, carrier: str, tracking_number: str, by: Any, now:
     return held
 
 
+# The SKUs and quantities of a case's lines (read once per inspection).
+_CASE_LINES = Prepared(
+    lambda case_id: CaseItem.objects.filter(case_id=case_id).order_by("pk").values_list("order_item__sku", "quantity")
+)
+
+
 def receive_returned(case: AfterSalesCase, grade: str, by: Any) -> list[dict[str, Any]]:
     """Inspected returned goods join the returned-goods stock of their grade (A: resaleable, 二次销售)."""
-    counts = _merge([(ci.order_item.sku, ci.quantity) for ci in case.items.select_related("order_item")])
+    counts = _merge(_CASE_LINES.rows(case.pk))
     if not counts:
         return []
-    for sku in counts:
-        Stock.objects.get_or_create(sku=sku)  # a SKU the shop never stocked here still gets its returns counted
     rows = lock(counts)
+    if len(rows) < len(counts):  # a SKU the shop never stocked here still gets its returns counted
+        Stock.objects.bulk_create([Stock(sku=sku) for sku in counts if sku not in rows], ignore_conflicts=True)
+        rows = lock(counts)  # with the rows just made (or made meanwhile by another case)
     now = timezone.now()
     for sku, quantity in counts.items():
         _move(

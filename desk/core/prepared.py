@@ -29,7 +29,9 @@ from django.db.models.query import ModelIterable, ValuesListIterable, get_relate
 from typing_extensions import TypeVar
 
 T = TypeVar("T", default=Any)  # typing_extensions: an unannotated Prepared(...) gives list[Any]
-_STAND_IN_INT = -7_340_000_000_000  # far outside any id, so a stand-in is never a real constant
+# Near the top of a 32-bit integer column's range: no real id or constant, yet inside every integer
+# field's range (Django turns a lookup outside it into EmptyResultSet on PostgreSQL before any SQL).
+_STAND_IN_INT = 2_147_480_000
 
 
 class NotPreparable(TypeError):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from desk.cases import services
@@ -80,3 +80,43 @@ def test_the_returned_refund_matches_its_row_and_its_ledger(
     ]  # fmt: skip
     assert {amount for _kind, amount, _note in ledger} == {refund.amount}
     assert ledger[-1][2] == refund.provider_reference
+
+
+def case_updates(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith('UPDATE "cases_aftersalescase"')]
+
+
+def names(update: str) -> list[str]:
+    """The quoted column names an UPDATE sets."""
+    return [part.split(" = ")[0].strip() for part in update.split(" SET ", 1)[1].split(" WHERE ")[0].split(", ")]
+
+
+def test_a_step_writes_only_the_case_columns_it_changed(case: Any, agent: Any) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        approved = services.approve_case(case, by=agent)
+    (update,) = case_updates(captured)
+    assert {'"state"', '"approved_by_id"', '"approved_at"', '"ship_due_at"'} <= set(names(update))
+    assert not {'"reason_text"', '"decision"', '"refund_amount"'} & set(names(update))
+    stored = AfterSalesCase.objects.get(pk=case.pk)
+    fields = ("state", "approved_by_id", "approved_at", "answer_due_at", "ship_due_at", "updated_at", "decision")
+    assert [getattr(stored, f) for f in fields] == [getattr(approved, f) for f in fields]
+
+
+def test_a_json_column_changed_in_place_under_the_lock_is_saved(case: Any) -> None:
+    with transaction.atomic():
+        locked = services._lock(case)
+        locked.decision["note"] = "改判"  # the same dict, changed in place
+        locked.inspection = {"passed": True}
+        services._save(locked)
+    stored = AfterSalesCase.objects.get(pk=case.pk)
+    assert (stored.decision["note"], stored.inspection) == ("改判", {"passed": True})
+    assert stored.decision["outcome"] == case.decision["outcome"]
+
+
+def test_a_case_not_read_by_the_lock_is_saved_whole(case: Any) -> None:
+    case.reason_text = "外包装破损"
+    with CaptureQueriesContext(connection) as captured:
+        services._save(case)
+    (update,) = case_updates(captured)
+    assert {'"reason_text"', '"decision"', '"refund_amount"'} <= set(names(update))
+    assert AfterSalesCase.objects.get(pk=case.pk).reason_text == "外包装破损"
