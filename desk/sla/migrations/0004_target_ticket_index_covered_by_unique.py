@@ -9,21 +9,7 @@ whole table to drop one index). The name is the one Django gave the index when i
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-def _index(table, column, *, drop):
-    def run(apps, schema_editor):
-        qn = schema_editor.quote_name
-        name = qn(schema_editor._create_index_name(table, [column]))
-        if drop:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-        else:
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {qn(table)} ({qn(column)})")
-
-    return run
-
-
-def _drop(table, column):
-    return migrations.RunPython(_index(table, column, drop=True), _index(table, column, drop=False))
+from desk.core.migration_ops import drop_single_column_index
 
 
 class Migration(migrations.Migration):
@@ -46,6 +32,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[_drop("sla_slatarget", "ticket_id")],
+            database_operations=[drop_single_column_index("sla_slatarget", "ticket_id")],
         )
     ]

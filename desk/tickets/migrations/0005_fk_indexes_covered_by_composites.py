@@ -16,21 +16,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-def _index(table, column, *, drop):
-    def run(apps, schema_editor):
-        qn = schema_editor.quote_name
-        name = qn(schema_editor._create_index_name(table, [column]))
-        if drop:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-        else:
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {qn(table)} ({qn(column)})")
-
-    return run
-
-
-def _drop(table, column):
-    return migrations.RunPython(_index(table, column, drop=True), _index(table, column, drop=False))
+from desk.core.migration_ops import drop_single_column_index
 
 
 class Migration(migrations.Migration):
@@ -56,7 +42,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                _drop("tickets_ticket", "customer_id"),
+                drop_single_column_index("tickets_ticket", "customer_id"),
             ],
         )
     ]
