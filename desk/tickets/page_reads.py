@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, OuterRef, QuerySet, Window
 
-from desk.accounts.permissions import can, role_of
 from desk.core.aggregates import joined, split_joined
 from desk.core.models import Event
 from desk.core.prepared import Prepared
 from desk.customers.models import Customer
 from desk.customers.queries import attach_details, customer_details
 from desk.tickets.models import Attachment, Ticket, TicketMessage, TicketTag
-
-User = get_user_model()
+from desk.tickets.queries import assignable_staff, scoped, ticket_scope
 
 HISTORY_SIZE = 100
 # What the page shows of the ticket's relations: reading every column of six tables cost more than
@@ -45,23 +42,6 @@ ATTACHMENT_SHOWN = (
 MEMBER_COLUMNS = ("pk", "username", "first_name", "last_name", "staff__display_name", "staff__availability")
 
 
-def ticket_scope(user: Any) -> tuple[str, tuple[int, ...]] | None:
-    """(variant, values) of the tickets `user` may see, as `tickets_visible_to` decides; None: none."""
-    if role_of(user) is None:
-        return None
-    if can(user, "ticket.view_all"):
-        return "all", ()
-    team_id = getattr(getattr(user, "staff", None), "team_id", None)
-    return ("team", (user.pk, team_id)) if team_id is not None else ("own", (user.pk,))
-
-
-def _scoped(tickets: QuerySet[Ticket], variant: str, scope: tuple[Any, ...]) -> QuerySet[Ticket]:
-    if variant == "all":
-        return tickets
-    mine = Q(assignee_id=scope[0])
-    return tickets.filter(mine | Q(team_id=scope[1]) if variant == "team" else mine)
-
-
 def _shown_ticket(pk: int, *scope: int, variant: str) -> QuerySet[Ticket]:
     own = [f.name for f in Ticket._meta.concrete_fields if f.name != "search_text"]
     related = ("customer__dedicated_agent__staff", "order", "team", "assignee")
@@ -69,7 +49,7 @@ def _shown_ticket(pk: int, *scope: int, variant: str) -> QuerySet[Ticket]:
     tags = joined(Ticket.tags.through.objects.filter(ticket_id=OuterRef("pk")), "ticket_id", "tickettag__name")
     details = customer_details("customer__")
     # One row by its key: no ORDER BY.
-    return _scoped(tickets, variant, scope).annotate(tag_names=tags, **details).filter(pk=pk).order_by()[:1]
+    return scoped(tickets, variant, scope).annotate(tag_names=tags, **details).filter(pk=pk).order_by()[:1]
 
 
 _SHOWN_TICKET: Prepared[Ticket] = Prepared(_shown_ticket)
@@ -125,22 +105,21 @@ ticket_tags: Prepared[TicketTag] = Prepared(lambda ticket_id: TicketTag.objects.
 
 
 def _members(*team: int, variant: str) -> QuerySet[Any]:
-    staff = User.objects.filter(is_active=True, staff__isnull=False).order_by("username")
-    return (staff.filter(staff__team_id=team[0]) if variant == "team" else staff).values_list(*MEMBER_COLUMNS)
+    return assignable_staff(team[0] if variant == "team" else None).values_list(*MEMBER_COLUMNS)
 
 
 _MEMBERS: Prepared[tuple[Any, ...]] = Prepared(_members)
 
 
 def members(team_id: int | None) -> list[tuple[Any, ...]]:
-    """Who a ticket of this team may be assigned to: active staff of the team (or every desk agent)."""
+    """`assignable_staff` as the assign picker's tuples."""
     return _MEMBERS(team_id, variant="team") if team_id else _MEMBERS(variant="all")
 
 
 def _customer_tickets(customer_id: int, *scope: int, variant: tuple[str, int]) -> QuerySet[Ticket]:
     kind, size = variant
     tickets = Ticket.objects.select_related("request_type", "customer", "team", "assignee")
-    listed = _scoped(tickets, kind, scope).filter(customer_id=customer_id).order_by("-id")
+    listed = scoped(tickets, kind, scope).filter(customer_id=customer_id).order_by("-id")
     return listed.annotate(listed=Window(Count("id")))[:size]
 
 

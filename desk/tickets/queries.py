@@ -23,15 +23,34 @@ from desk.tickets.search_index import filter_by_keywords, newest_matching_ids
 def tickets_visible_to(user: Any) -> QuerySet[Ticket]:
     """All tickets for roles with ticket.view_all; otherwise the team's and the user's own."""
     base = Ticket.objects.select_related("request_type", "customer", "team", "assignee")
+    scope = ticket_scope(user)
+    return base.none() if scope is None else scoped(base, *scope)
+
+
+def ticket_scope(user: Any) -> tuple[str, tuple[int, ...]] | None:
+    """(kind, values) of the tickets `user` may see; None: none. The kind changes the query's shape,
+    which is why prepared reads (`page_reads`) take it as their variant: "all" (ticket.view_all),
+    "team" (the user's and the team's: user id, team id) or "own" (the user's: user id)."""
     if role_of(user) is None:
-        return base.none()
+        return None
     if can(user, "ticket.view_all"):
-        return base
+        return "all", ()
     team_id = getattr(getattr(user, "staff", None), "team_id", None)
-    scope = Q(assignee=user)
-    if team_id is not None:
-        scope |= Q(team_id=team_id)
-    return base.filter(scope)
+    return ("team", (user.pk, team_id)) if team_id is not None else ("own", (user.pk,))
+
+
+def scoped(tickets: QuerySet[Ticket], kind: str, values: tuple[Any, ...]) -> QuerySet[Ticket]:
+    """`tickets` narrowed to a `ticket_scope`."""
+    if kind == "all":
+        return tickets
+    mine = Q(assignee_id=values[0])
+    return tickets.filter(mine | Q(team_id=values[1]) if kind == "team" else mine)
+
+
+def assignable_staff(team_id: int | None) -> QuerySet[Any]:
+    """Who a ticket of this team may be assigned to: active staff of the team (or every desk agent if none)."""
+    staff = get_user_model().objects.filter(is_active=True, staff__isnull=False).order_by("username")
+    return staff.filter(staff__team_id=team_id) if team_id else staff
 
 
 def keyword_page(qs: QuerySet[Ticket], q: str, *, offset: int, limit: int) -> QuerySet[Ticket] | None:

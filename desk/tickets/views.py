@@ -13,7 +13,6 @@ from functools import wraps
 from typing import Any, NamedTuple
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages import get_messages
 from django.db.models import QuerySet
@@ -46,6 +45,7 @@ from desk.tickets.models import (
 )
 from desk.tickets.queries import (
     active_canned_replies,
+    assignable_staff,
     get_ticket_for,
     keyword_page,
     overview_figures,
@@ -65,7 +65,6 @@ QUEUE_COLUMNS = (
 SLA_DUE_SHOWN = frozenset({SlaState.OK, SlaState.WARNING, SlaState.BREACHED})
 RECENT_BREACHES = 20
 BREACH_VERBS = ("sla.breached",)
-User = get_user_model()
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -339,9 +338,8 @@ def _member_choices(ticket: Ticket) -> list[tuple[int, str]]:
 
 
 def _members(ticket: Ticket) -> Any:
-    """Who the ticket may be assigned to (the assign form's choices): as `page_reads.members`."""
-    qs = User.objects.filter(is_active=True, staff__isnull=False).select_related("staff").order_by("username")
-    return qs.filter(staff__team_id=ticket.team_id) if ticket.team_id else qs
+    """The assign form's choices (the picker shows the same people as `page_reads.members`)."""
+    return assignable_staff(ticket.team_id).select_related("staff")
 
 
 @require_GET
