@@ -17,7 +17,9 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html
-from jinja2 import Environment
+from jinja2 import Environment, Template
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 
 def url(name: str, *args: Any, **kwargs: Any) -> str:
@@ -51,12 +53,48 @@ def gettext(message: str) -> str:
     return text
 
 
+_MARKUPS: dict[tuple[str | None, str], Markup] = {}
+
+
+def template_gettext(__string: str, **variables: Any) -> Markup:
+    """`_()` and `gettext()` in templates, as Jinja's newstyle gettext renders them (the translation
+    trusted, then `%` formatting with the variables escaped), without its two `Context.call`s and a
+    Markup build per use: a ticket page says `_()` ~60 times, a tenth of its render."""
+    if variables:
+        return Markup(gettext(__string)) % variables  # noqa: S704  our catalogs' text, as Jinja trusts it
+    key = (translation.get_language(), __string)
+    text = _MARKUPS.get(key)
+    if text is None:
+        if len(_MARKUPS) >= _MESSAGES_MAX:
+            _MARKUPS.clear()
+        text = _MARKUPS[key] = Markup(gettext(__string)) % {}  # noqa: S704  likewise
+    return text
+
+
+_CHOICE_LABELS: dict[tuple[type, str, str | None], dict[Any, str]] = {}
+
+
+def display(obj: Any, field: str) -> Any:
+    """`obj|display("status")`: what `obj.get_status_display()` prints, from labels translated once
+    per language. Django's method rebuilds a hashable copy of the choices per call, translating
+    every label to hash it: ~0.02 ms a call, 14 calls on a ticket page."""
+    key = (type(obj), field, translation.get_language())
+    labels = _CHOICE_LABELS.get(key)
+    if labels is None:
+        choices = obj._meta.get_field(field).flatchoices
+        labels = _CHOICE_LABELS[key] = {value: str(label) for value, label in choices}
+    value = getattr(obj, field)
+    return labels.get(value, value)
+
+
 @receiver(setting_changed)
 def _forget_urls(setting: str, **kwargs: Any) -> None:
     if setting in ("ROOT_URLCONF", "FORCE_SCRIPT_NAME", "INSTALLED_APPS"):
         _reverse.cache_clear()
     if setting in ("LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS", "INSTALLED_APPS", "USE_I18N"):
         _MESSAGES.clear()
+        _MARKUPS.clear()
+        _CHOICE_LABELS.clear()
 
 
 def csrf(request: HttpRequest) -> dict[str, Any]:
@@ -112,12 +150,28 @@ def shorttime(value: datetime | None) -> str:
     return timezone.localtime(value).strftime("%m-%d %H:%M")
 
 
+class DeskTemplate(Template):
+    """A template whose `{% import %}` skips Jinja's check for render-only globals when there are none.
+
+    Jinja compares the importing context's global names with the imported template's (a set minus a
+    ChainMap's keys, in Python) on every import: three imports cost a ticket page ~4% of its time.
+    Our templates are loaded without template-specific globals, so when every name the context holds
+    as a global is an environment global, the cached module is the right one.
+    """
+
+    def _get_default_module(self, ctx: Context | None = None) -> Any:
+        if ctx is not None and ctx.globals_keys.issubset(self.environment.globals):
+            ctx = None
+        return super()._get_default_module(ctx)
+
+
 def environment(**options: Any) -> Environment:
     from desk.core.event_labels import event_label  # it translates through this module's gettext
 
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
     env = Environment(**options)  # noqa: S701  autoescape is set by Django's backend
+    env.template_class = DeskTemplate
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=gettext,
         ngettext=translation.ngettext,
@@ -127,6 +181,8 @@ def environment(**options: Any) -> Environment:
     )
     env.globals.update(
         {
+            "_": template_gettext,
+            "gettext": template_gettext,
             "url": url,
             "static": static,
             "event_label": event_label,
@@ -134,6 +190,7 @@ def environment(**options: Any) -> Environment:
             "LANGUAGES": settings.LANGUAGES,
         }
     )
+    env.filters["display"] = display
     env.filters["localtime"] = localtime
     env.filters["shorttime"] = shorttime
     return env

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from django.db import connections
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from typing_extensions import TypeVar
@@ -50,6 +51,7 @@ class _Plan:
     populators: list[Any] = field(default_factory=list)
     annotations: dict[str, int] = field(default_factory=dict)
     col_count: int | None = None
+    sqlite_sql: str | None = None  # the SQL with sqlite3's placeholders, for the direct path
     converters: list[tuple[int, Any]] | None = None  # the columns' converters, found once (None: Django's path)
 
 
@@ -74,9 +76,12 @@ class Prepared(Generic[T]):
         params = list(plan.params)
         for position, index in plan.slots:
             params[position] = args[index]
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            rows = cursor.fetchall()
+        if plan.sqlite_sql is not None and not connection.queries_logged and not connection.execute_wrappers:
+            rows = _sqlite_rows(connection, plan.sqlite_sql, params)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(plan.sql, params)
+                rows = cursor.fetchall()
         return _rows_to_results(plan, rows, using)
 
     rows = __call__  # for values_list queries: reads as what it returns
@@ -96,6 +101,17 @@ class Prepared(Generic[T]):
         with self._lock:
             self._plans.setdefault(connection, {})[variant] = plan
         return plan
+
+
+def _sqlite_rows(connection: Any, sql: str, params: list[Any]) -> list[Any]:
+    """Run on the sqlite3 connection itself: Django's cursor wrappers rewrite the placeholders with a
+    regex and wrap every call, ~0.03 ms a statement, a tenth of a prepared read. What they guard is
+    kept: a broken transaction refuses, database errors become Django's. Not taken while queries are
+    logged (DEBUG, `CaptureQueriesContext`) or an execute wrapper is installed."""
+    connection.validate_no_broken_transaction()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection.connection.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
 
 def _compile(queryset: QuerySet[Any], stand_ins: Sequence[int | str]) -> _Plan:
@@ -118,6 +134,8 @@ def _compile(queryset: QuerySet[Any], stand_ins: Sequence[int | str]) -> _Plan:
         tuples=iterable is ValuesListIterable,
         col_count=compiler.col_count if compiler.has_extra_select else None,
     )
+    if compiler.connection.vendor == "sqlite":
+        plan.sqlite_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
     columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
     if not compiler.has_composite_fields(columns):  # `results_iter` looks the converters up on every call
         plan.converters = list(compiler.get_converters(columns).items())

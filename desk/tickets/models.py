@@ -110,6 +110,9 @@ class Ticket(models.Model):
             models.Index(fields=["status", "-id"], name="ticket_status_idx"),
             models.Index(fields=["assignee", "status", "-id"], name="ticket_assignee_idx"),
             models.Index(fields=["team", "status", "-id"], name="ticket_team_idx"),
+            # A team's queue narrowed to one priority ("our urgent tickets"), newest first: without
+            # it the walk over the team's tickets reads every newer ticket of other priorities.
+            models.Index(fields=["team", "priority", "-id"], name="ticket_team_priority_idx"),
             models.Index(fields=["customer", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["sla_state", "sla_due_at"], name="ticket_sla_idx"),
             # The overview groups open tickets by these; status first keeps closed ones out of the scan.

@@ -94,3 +94,24 @@ def test_string_values_are_replayed_too():
     assert by_name.rows("张三") == [(first.pk,)]
     assert by_name.rows("李四") == [(second.pk,)]
     assert by_name.rows("nobody") == []
+
+
+def test_the_direct_sqlite_path_gives_what_the_logged_path_gives_and_guards_transactions():
+    from django.db import connection, transaction
+    from django.db.transaction import TransactionManagementError
+    from django.test.utils import CaptureQueriesContext
+
+    customer = make_customer("赵六")
+    make_order(customer, unit_price="12.30")
+    prepared = Prepared(_orders)
+    direct = [_facts(o) for o in prepared(customer.pk)]  # queries not logged: the direct path on SQLite
+    with CaptureQueriesContext(connection) as logged:
+        through_django = [_facts(o) for o in prepared(customer.pk)]
+    assert direct == through_django
+    assert len(logged.captured_queries) == 1  # logging still sees it
+
+    with transaction.atomic():
+        connection.needs_rollback = True  # as after a failed statement inside the block
+        with pytest.raises(TransactionManagementError):  # refused, as Django's cursor refuses
+            prepared(customer.pk)
+        connection.needs_rollback = False
