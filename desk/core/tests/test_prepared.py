@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import Count, OuterRef, Window
 
 from desk.core.aggregates import PAIR, joined, pair, split_joined
@@ -97,7 +98,7 @@ def test_string_values_are_replayed_too():
 
 
 def test_the_direct_sqlite_path_gives_what_the_logged_path_gives_and_guards_transactions():
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.db.transaction import TransactionManagementError
     from django.test.utils import CaptureQueriesContext
 
@@ -115,3 +116,16 @@ def test_the_direct_sqlite_path_gives_what_the_logged_path_gives_and_guards_tran
         with pytest.raises(TransactionManagementError):  # refused, as Django's cursor refuses
             prepared(customer.pk)
         connection.needs_rollback = False
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+def test_on_postgresql_a_prepared_read_is_planned_once_per_connection():
+    customer = make_customer("孙七")
+    make_order(customer)
+    prepared = Prepared(_orders)
+    first = [_facts(o) for o in prepared(customer.pk)]
+    assert [_facts(o) for o in prepared(customer.pk)] == first == [_facts(o) for o in _orders(customer.pk)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"orders_order"%'])
+        statements = [row[0] for row in cursor.fetchall()]
+    assert len(statements) == 1, statements  # prepared on first use, reused by the second call
