@@ -23,7 +23,6 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
-import psycopg
 from django.db import connections
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import QuerySet
@@ -53,7 +52,6 @@ class _Plan:
     annotations: dict[str, int] = field(default_factory=dict)
     col_count: int | None = None
     sqlite_sql: str | None = None  # the SQL with sqlite3's placeholders, for the direct path
-    server_prepared: bool = False  # PostgreSQL with prepared statements allowed (settings: prepare_threshold)
     converters: list[tuple[int, Any]] | None = None  # the columns' converters, found once (None: Django's path)
 
 
@@ -81,8 +79,6 @@ class Prepared(Generic[T]):
         direct = not connection.queries_logged and not connection.execute_wrappers
         if direct and plan.sqlite_sql is not None:
             rows = _sqlite_rows(connection, plan.sqlite_sql, params)
-        elif direct and plan.server_prepared:
-            rows = _postgresql_rows(connection, plan.sql, params)
         else:
             with connection.cursor() as cursor:
                 cursor.execute(plan.sql, params)
@@ -119,19 +115,6 @@ def _sqlite_rows(connection: Any, sql: str, params: list[Any]) -> list[Any]:
         return connection.connection.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
 
-def _postgresql_rows(connection: Any, sql: str, params: list[Any]) -> list[Any]:
-    """Run as a server-side prepared statement of the pooled connection: PostgreSQL planned the
-    ticket page's reads in ~3.4 ms against 0.6 ms to run them, so a read it has planned before on
-    this connection skips that. Django's client-side binding cursor sends the values inline, which
-    makes every statement new to the server. Same guards as `_sqlite_rows`; only with
-    `prepare_threshold` in the database OPTIONS (config/settings.py), else psycopg ignores `prepare`."""
-    connection.validate_no_broken_transaction()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
-
-
 def _compile(queryset: QuerySet[Any], stand_ins: Sequence[int | str]) -> _Plan:
     if queryset._prefetch_related_lookups or queryset._known_related_objects:  # type: ignore[attr-defined]
         raise NotPreparable("prefetch_related and related-manager querysets cannot be prepared")
@@ -154,8 +137,6 @@ def _compile(queryset: QuerySet[Any], stand_ins: Sequence[int | str]) -> _Plan:
     )
     if compiler.connection.vendor == "sqlite":
         plan.sqlite_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
-    elif compiler.connection.vendor == "postgresql":
-        plan.server_prepared = compiler.connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
     columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
     if not compiler.has_composite_fields(columns):  # `results_iter` looks the converters up on every call
         plan.converters = list(compiler.get_converters(columns).items())
