@@ -94,10 +94,11 @@ class _TokenQuery:
         columns = [("t", f) for f in token_cols] + [("u", f) for f in self.user_fields]
         columns += [("s", f) for f in self.staff_fields]
         cols = [f.get_col(a) for a, f in columns]
-        self.converters = [
-            (col, [*connection.ops.get_db_converters(col), *col.output_field.get_db_converters(connection)])
-            for col in cols
+        converters = [
+            (i, col, [*connection.ops.get_db_converters(col), *col.output_field.get_db_converters(connection)])
+            for i, col in enumerate(cols)
         ]
+        self.converters = [(i, col, found) for i, col, found in converters if found]  # most columns need none
         select = ", ".join(f"{a}.{qn(f.column)}" for a, f in columns)
         user_pk = f"u.{qn(user_model._meta.pk.column)}"  # type: ignore[union-attr]
         self.sql = (
@@ -115,7 +116,7 @@ class _TokenQuery:
         if row is None:
             return None
         values = list(row)
-        for i, (col, converters) in enumerate(self.converters):
+        for i, col, converters in self.converters:
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
         token_id, last_used_at = values[0], values[1]

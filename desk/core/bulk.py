@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -32,7 +33,12 @@ _PLAIN = (
     models.FloatField,
 )
 MAX_ROWS_PER_STATEMENT = 1000
+SMALL_BATCH = 16  # up to this many rows (a new ticket's events, its SLA targets) are converted value by value
 _EMPTY_JSON_OBJECT = "{}"
+# One column of a PostgreSQL batch: the k-th array of the JSON document, in order, as the column's type.
+_UNNEST_COLUMN = (
+    "ARRAY(SELECT v FROM json_array_elements_text(doc -> {k}) WITH ORDINALITY AS e(v, n) ORDER BY n)::{t}[]"  # noqa: E501
+)
 
 
 def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[int]:
@@ -46,54 +52,118 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
         return []
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    meta = model._meta
-    named = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in fields]
-    extra = [f for f in meta.concrete_fields if not f.primary_key and f not in named]
-    filler = [_fill(f) for f in extra]
-    columns = [*named, *extra]
-    convert = [_converter(f, connection) for f in columns]
-    qn = connection.ops.quote_name
-    names = ", ".join(qn(cast(str, c.column)) for c in columns)
-    head = f"INSERT INTO {qn(meta.db_table)} ({names}) "  # noqa: S608  names are ours, values bound
-    tail = f" RETURNING {qn(cast(str, meta.pk.column))}"
-    width = len(columns)
-    postgres = connection.vendor == "postgresql"
-    sql = from_arrays = one = ""
-    if postgres:
-        # One array per column through UNNEST (as Django's own bulk insert does there), all of them sent
-        # as one JSON text that the server unpacks: psycopg quotes an array parameter element by element
-        # in Python (two regexes each: 3 s of a sweep's 120,000 events), a text in one call.
-        types = [cast(str, c.db_type(connection)).split("(")[0] for c in columns]
-        unpacked = ", ".join(
-            f"ARRAY(SELECT v FROM json_array_elements_text(doc -> {k}) WITH ORDINALITY AS e(v, n) ORDER BY n)::{t}[]"  # noqa: S608
-            for k, t in enumerate(types)
-        )
-        sql = f"{head}SELECT u.* FROM (SELECT %s::json AS doc) AS j, UNNEST({unpacked}) AS u{tail}"  # noqa: S608
-        arrays = ", ".join(f"(%s)::{t}[]" for t in types)  # for values JSON has no text for
-        from_arrays = f"{head}SELECT * FROM UNNEST({arrays}){tail}"  # noqa: S608  types are ours, values bound
-        per_statement = 5000
-    else:
-        per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, _max_params(connection) // width))
-        one = "(" + ", ".join([_placeholder(connection)] * width) + ")"
+    connection = connections[router.db_for_write(model)]
+    plan = _statement(connection, model, tuple(fields))
+    filler = [_fill(f) for f in plan.extra]
+    convert = plan.converters(len(rows) > SMALL_BATCH)
+    # A create's few rows (a case step's one notice): value by value into `VALUES`, on PostgreSQL too,
+    # where the JSON-to-arrays statement below cost the server ~0.5 ms to plan and run for one row
+    # (a plain VALUES insert ~0.07 ms).
+    if len(rows) <= SMALL_BATCH:
+        params: list[Any] = []
+        for row in rows:
+            if len(row) != plan.named:
+                raise ValueError(f"each row must have {plan.named} values")
+            values = [*row, *filler]
+            params += [v if v is None or conv is None else conv(v) for v, conv in zip(values, convert, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(plan.values_sql(len(rows), _placeholder(connection)), params)
+            return [r[0] for r in cursor.fetchall()]
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            batch = rows[start : start + per_statement]
-            values = _columns(batch, len(named), filler, convert)
-            if postgres:
+        for start in range(0, len(rows), plan.per_statement):
+            batch = rows[start : start + plan.per_statement]
+            values = _columns(batch, plan.named, filler, convert)
+            if plan.postgres:
                 try:
                     doc = json.dumps(values, default=_json_text, allow_nan=False)
                 except (TypeError, ValueError):  # a value JSON cannot carry here (NaN, a type not below): arrays
-                    cursor.execute(from_arrays, values)
+                    cursor.execute(plan.from_arrays, values)
                 else:
-                    cursor.execute(sql, [doc])
+                    cursor.execute(plan.sql, [doc])
             else:
                 params = [v for row in zip(*values, strict=True) for v in row]
-                cursor.execute(f"{head}VALUES {', '.join([one] * len(batch))}{tail}", params)
+                cursor.execute(plan.values_sql(len(batch), _placeholder(connection)), params)
             ids.extend(r[0] for r in cursor.fetchall())
     return ids
+
+
+class _Statement:
+    """What `insert_rows` works out once per connection, model and field list: the columns, the SQL
+    around the values and each column's kind of conversion. A ticket's create makes four small
+    inserts, and building this on each call (field lookups, quoting, converters) cost more Python
+    than the rows themselves."""
+
+    def __init__(self, connection: Any, model: type[models.Model], fields: tuple[str, ...]) -> None:
+        meta = model._meta
+        named = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in fields]
+        named_names = {f.name for f in named}
+        self.extra = [f for f in meta.concrete_fields if not f.primary_key and f.name not in named_names]
+        columns = [*named, *self.extra]
+        self.named = len(named)
+        self._kinds = [_converter(f, connection) for f in columns]
+        self._adapt_datetime: Callable[[Any], Any] = connection.ops.adapt_datetimefield_value
+        qn = connection.ops.quote_name
+        names = ", ".join(qn(cast(str, c.column)) for c in columns)
+        self.head = f"INSERT INTO {qn(meta.db_table)} ({names}) "  # noqa: S608  names are ours, values bound
+        self.tail = f" RETURNING {qn(cast(str, meta.pk.column))}"
+        self.width = width = len(columns)
+        self.postgres = connection.vendor == "postgresql"
+        self.sql = self.from_arrays = ""
+        self._small: dict[tuple[int, str], str] = {}
+        if self.postgres:
+            # One array per column through UNNEST (as Django's own bulk insert does there), all of them sent
+            # as one JSON text that the server unpacks: psycopg quotes an array parameter element by element
+            # in Python (two regexes each: 3 s of a sweep's 120,000 events), a text in one call.
+            types = [cast(str, c.db_type(connection)).split("(")[0] for c in columns]
+            unpacked = ", ".join(_UNNEST_COLUMN.format(k=k, t=t) for k, t in enumerate(types))
+            self.sql = f"{self.head}SELECT u.* FROM (SELECT %s::json AS doc) AS j, UNNEST({unpacked}) AS u{self.tail}"  # noqa: S608
+            arrays = ", ".join(f"(%s)::{t}[]" for t in types)  # for values JSON has no text for
+            self.from_arrays = f"{self.head}SELECT * FROM UNNEST({arrays}){self.tail}"  # noqa: S608  types are ours
+            self.per_statement = 5000
+        else:
+            self.per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, _max_params(connection) // width))
+
+    def values_sql(self, count: int, placeholder: str) -> str:
+        """`INSERT ... VALUES (...), ... RETURNING id` for `count` rows (the texts for small batches are kept)."""
+        key = (count, placeholder)
+        sql = self._small.get(key)
+        if sql is None:
+            one = "(" + ", ".join([placeholder] * self.width) + ")"
+            sql = f"{self.head}VALUES {', '.join([one] * count)}{self.tail}"
+            if count <= SMALL_BATCH:
+                self._small[key] = sql
+        return sql
+
+    def converters(self, many: bool) -> list[Converter]:
+        """This call's converters: datetimes through one cache for the call when there are many rows
+        (a batch shares most timestamps), JSON through a `_JsonTexts` of its own (it keys by identity)."""
+        memo: Converter = None
+        done: list[Converter] = []
+        for kind in self._kinds:
+            if kind is _DATETIME:
+                if memo is None:
+                    adapt = self._adapt_datetime
+                    memo = functools.lru_cache(maxsize=4096)(adapt) if many else adapt
+                done.append(memo)
+            elif isinstance(kind, _JsonDumps):
+                done.append(_JsonTexts(kind.dumps))
+            else:
+                done.append(kind)
+        return done
+
+
+_statements: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Statement]] = weakref.WeakKeyDictionary()
+
+
+def _statement(connection: Any, model: type[models.Model], fields: tuple[str, ...]) -> _Statement:
+    known = _statements.get(connection)
+    if known is None:
+        known = _statements.setdefault(connection, {})
+    plan = known.get((model, fields))
+    if plan is None:
+        plan = known[(model, fields)] = _Statement(connection, model, fields)
+    return plan
 
 
 def id_list(ids: Iterable[int], using: str = "default") -> RawSQL | list[int]:
@@ -169,26 +239,32 @@ def _fill(field: models.Field[Any, Any]) -> Any:
     return field.get_default()  # "" for text, as Django would
 
 
-def _converter(field: models.Field[Any, Any], connection: Any) -> Converter:
+_DATETIME = object()  # a column kind: converted by the connection's datetime adapter
+
+
+class _JsonDumps:
+    """A column kind: JSON text through `dumps` (each call gets its own `_JsonTexts` around it)."""
+
+    def __init__(self, dumps: Callable[[Any], str]) -> None:
+        self.dumps = dumps
+
+
+def _converter(field: models.Field[Any, Any], connection: Any) -> Any:
     if isinstance(field, models.DateTimeField):
-        # Rows of one batch share most timestamps (the sweep's `now`): convert each distinct one once.
-        return functools.lru_cache(maxsize=4096)(connection.ops.adapt_datetimefield_value)  # type: ignore[no-any-return]
+        return _DATETIME
     if isinstance(field, models.JSONField):
-        return _json_converter(field, connection)
+        return _JsonDumps(_json_dumps(field, connection))
     if isinstance(field, _PLAIN):
         return None
     prepare = field.get_db_prep_save
     return lambda value: None if value is None else prepare(value, connection)
 
 
-def _json_converter(field: models.JSONField, connection: Any) -> _JsonTexts:
+def _json_dumps(field: models.JSONField, connection: Any) -> Callable[[Any], str]:
     encoder = field.encoder
-    dumps: Callable[[Any], str]
     if connection.vendor == "postgresql":
-        dumps = json.dumps if encoder is None else functools.partial(json.dumps, cls=encoder)
-    else:
-        dumps = functools.partial(connection.ops.adapt_json_value, encoder=encoder)
-    return _JsonTexts(dumps)
+        return json.dumps if encoder is None else functools.partial(json.dumps, cls=encoder)
+    return functools.partial(connection.ops.adapt_json_value, encoder=encoder)
 
 
 class _JsonTexts:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 Slot = tuple[time, time]
@@ -79,6 +80,30 @@ class BusinessClock:
                 return (opens + left).astimezone(self.zone)
             left -= closes - opens
         raise ValueError(f"{self!r} has no opening hours within {MAX_DAYS_SEARCHED} days of {start.isoformat()}")
+
+    def add_each(self, start: datetime, seconds: Sequence[float]) -> list[datetime]:
+        """`[add(start, s) for s in seconds]` in one walk over the calendar: a new ticket's targets and
+        their warnings all count from its creation."""
+        _require_aware(start)
+        if self.always_open:
+            return [self.add(start, s) for s in seconds]
+        found: list[datetime | None] = [start.astimezone(self.zone) if s <= 0 else None for s in seconds]
+        pending = sorted((s, i) for i, s in enumerate(seconds) if s > 0)
+        if pending:
+            k, walked = 0, timedelta(0)  # business time in the intervals before this one
+            for opens, closes in self._intervals_from(start.astimezone(UTC)):
+                length = closes - opens
+                while k < len(pending) and timedelta(seconds=pending[k][0]) - walked <= length:
+                    found[pending[k][1]] = (opens + (timedelta(seconds=pending[k][0]) - walked)).astimezone(self.zone)
+                    k += 1
+                if k == len(pending):
+                    break
+                walked += length
+            else:
+                raise ValueError(
+                    f"{self!r} has no opening hours within {MAX_DAYS_SEARCHED} days of {start.isoformat()}"
+                )
+        return cast(list[datetime], found)  # every one found: the walk stops only once all are
 
     def between(self, a: datetime, b: datetime) -> int:
         """Whole business seconds from `a` to `b` (0 when `b` is not after `a`)."""

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache import cache
 from django.db import router, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from desk.core.bulk import insert_rows
 from desk.core.events import record_event
+from desk.core.held import Held
 from desk.sla.calendar import BusinessClock, Slot
 from desk.sla.models import (
     BusinessCalendar,
@@ -122,28 +122,25 @@ def _calendar_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 # --- Policy choice -------------------------------------------------------------------------
 POLICIES_CACHE_SECONDS = 60
-_POLICIES_KEY = "desk:sla:policies:v1"
+_POLICIES = Held(
+    "desk:sla:policies:v2",
+    lambda: list(SlaPolicy.objects.filter(active=True).order_by("position", "id")),
+    POLICIES_CACHE_SECONDS,
+)
 
 
 def active_policies() -> list[SlaPolicy]:
-    """The active policies by position, cached: every new ticket picks one, admins edit them rarely.
-
-    Saving or deleting a policy drops the cache (signal below); without a shared cache another
-    process sees the change within POLICIES_CACHE_SECONDS, as it does for request types.
+    """The active policies by position: every new ticket picks one, admins edit them rarely. Held per
+    process under a shared stamp (desk.core.held); saving or deleting a policy drops it (signal below);
+    without a shared cache another process sees the change within POLICIES_CACHE_SECONDS, as it does
+    for request types. The policies are shared: callers must not change them.
     """
-    return (
-        cache.get_or_set(
-            _POLICIES_KEY,
-            lambda: list(SlaPolicy.objects.filter(active=True).order_by("position", "id")),
-            POLICIES_CACHE_SECONDS,
-        )
-        or []
-    )  # `or`: the stubs type it Optional
+    return _POLICIES()
 
 
 @receiver([post_save, post_delete], sender=SlaPolicy)
 def _policy_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    cache.delete(_POLICIES_KEY)
+    _POLICIES.forget()
 
 
 def _policy_matches(policy: SlaPolicy, ticket: Ticket) -> bool:
@@ -189,8 +186,7 @@ def plan_clock(ticket: Ticket) -> _Pass:
     work = _Pass(ticket, timezone.now())
     policy = pick_policy(ticket)
     if policy is not None:
-        for metric, seconds in wanted_targets(policy, ticket).items():
-            work.new_target(policy, metric, seconds)
+        work.first_targets(policy, wanted_targets(policy, ticket))
     work.settle()
     ticket.sla_state, ticket.sla_due_at = summarize(work.targets)
     return work
@@ -240,6 +236,25 @@ class _Pass:
         self.targets.append(target)
         self.schedule(target)
         return target
+
+    def first_targets(self, policy: SlaPolicy, wanted: dict[str, int]) -> None:
+        """A new ticket's targets, as `new_target` makes them, with every deadline and warning time on one
+        calendar found in one walk over it (they all count from the ticket's creation)."""
+        started = self.ticket.created_at or self.now
+        percent = policy.warn_at_percent
+        warns = 0 < percent < 100
+        on_calendar: dict[int, list[str]] = {}
+        for metric in wanted:
+            on_calendar.setdefault(calendar_of(policy, metric), []).append(metric)
+        times: dict[str, tuple[datetime, datetime | None]] = {}
+        for calendar_id, metrics in on_calendar.items():
+            offsets = [wanted[m] for m in metrics] + ([wanted[m] * percent // 100 for m in metrics] if warns else [])
+            found = clock_for(calendar_id).add_each(started, offsets)
+            for k, metric in enumerate(metrics):
+                times[metric] = (found[k], found[len(metrics) + k] if warns else None)
+        for metric, seconds in wanted.items():
+            due_at, warn_at = times[metric]
+            self.targets.append(_new_target(self.ticket, policy, metric, seconds, started, due_at, warn_at))
 
     def schedule(self, target: SlaTarget) -> None:
         """Deadline and warning time from the current stretch, after what was used before it."""
@@ -405,6 +420,24 @@ class _Pass:
 
 
 _TARGET_FIELDS = [f.attname for f in SlaTarget._meta.concrete_fields if not f.primary_key]
+# A new target's values before it is scheduled: the fields' defaults (none of them callable).
+_TARGET_BLANK = {f.attname: f.get_default() for f in SlaTarget._meta.concrete_fields}
+_TARGET_COLUMNS = list(_TARGET_BLANK)
+
+
+def _new_target(
+    ticket: Ticket, policy: SlaPolicy, metric: str, seconds: int, started: datetime, due: datetime, warn: Any
+) -> SlaTarget:
+    """`SlaTarget(ticket=..., policy=..., ...)` with its deadlines, built from positional values (the keyword
+    path through the relations' descriptors cost more than the target's INSERT): ticket and policy cached."""
+    values = _TARGET_BLANK | {
+        "ticket_id": ticket.pk, "policy_id": policy.pk, "metric": metric, "target_seconds": seconds,
+        "started_at": started, "due_at": due, "warn_at": warn,
+    }  # fmt: skip
+    target = SlaTarget(*[values[name] for name in _TARGET_COLUMNS])
+    SlaTarget.ticket.field.set_cached_value(target, ticket)
+    SlaTarget.policy.field.set_cached_value(target, policy)
+    return target
 
 
 def _insert_targets(targets: list[SlaTarget]) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -12,11 +12,13 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from desk.accounts.models import Team
+from desk.accounts.models import Availability, Role, Team
 from desk.accounts.permissions import can, role_of
 from desk.core.errors import NotFound
+from desk.core.held import Held
 from desk.core.models import Event
-from desk.tickets.models import OPEN_STATUSES, CannedReply, RequestType, Status, Ticket
+from desk.sla.models import Metric
+from desk.tickets.models import OPEN_STATUSES, CannedReply, RequestType, SlaState, Status, Ticket
 from desk.tickets.search_index import filter_by_keywords, newest_matching_ids
 
 
@@ -87,15 +89,16 @@ def search_tickets(qs: QuerySet[Ticket], q: str) -> QuerySet[Ticket]:
 
 # --- Configuration read on every page -----------------------------------------------------------
 CONFIG_CACHE_SECONDS = 60
-_REQUEST_TYPES_KEY = "desk:tickets:request_types:v1"
 _CANNED_KEY = "desk:tickets:canned:v1"
 
 
+_REQUEST_TYPES = Held("desk:tickets:request_types:v2", lambda: list(RequestType.objects.all()), CONFIG_CACHE_SECONDS)
+
+
 def request_types() -> list[RequestType]:
-    """Every request type in display order, cached: admins add types rarely, pages read them always."""
-    return (
-        cache.get_or_set(_REQUEST_TYPES_KEY, lambda: list(RequestType.objects.all()), CONFIG_CACHE_SECONDS) or []
-    )  # `or`: the stubs type it Optional
+    """Every request type in display order, held per process under a shared stamp (desk.core.held):
+    admins add types rarely, pages and new tickets read them always. Shared objects: do not change them."""
+    return _REQUEST_TYPES()
 
 
 def active_canned_replies() -> list[CannedReply]:
@@ -110,24 +113,54 @@ def active_canned_replies() -> list[CannedReply]:
 
 def forget_config(sender: Any, **kwargs: Any) -> None:
     """Signal receiver (connected in TicketsConfig.ready): an admin's change shows on the next page."""
-    cache.delete_many([_REQUEST_TYPES_KEY, _CANNED_KEY])
+    _REQUEST_TYPES.forget()
+    cache.delete(_CANNED_KEY)
 
 
 # --- Supervisor overview -------------------------------------------------------------------------
 RECENT_BREACHES = 20
 RECENT_WINDOW = timedelta(hours=24)
+AGENTS_SHOWN = 200
 
 
 OVERVIEW_CACHE_SECONDS = 10
+
+
+class TeamRow(NamedTuple):
+    """One team's open tickets: `cells` are (SLA state, count) in the order of `sla_states`."""
+
+    name: str
+    cells: tuple[tuple[str, int], ...]
+    total: int
+
+
+class AgentLoad(NamedTuple):
+    name: str
+    role: str  # labels already translated: the figures are kept per language
+    team: str
+    available: bool
+    availability: str
+    open: int
+    full: bool  # at or over the agent's max_open_tickets
+
+
+class Breach(NamedTuple):
+    created_at: datetime
+    ticket_id: int | None
+    number: str
+    metrics: tuple[str, ...]  # the breached targets' labels
 
 
 def overview_figures() -> dict[str, Any]:
     """The overview's figures, shared by every supervisor for a few seconds.
 
     The page polls every 15 s; at a hundred thousand open tickets the counts cost tens of
-    milliseconds, so they are computed once per interval rather than once per viewer.
+    milliseconds, so they are computed once per interval rather than once per viewer. They are
+    kept as plain tuples with their labels translated (one entry per language): every viewer's
+    request reads them back from the cache, and model instances with lazy labels cost more to
+    unpickle and render than the rest of the page (2026-11-24, docs/bench.md).
     """
-    key = f"desk:overview:v1:{get_language()}"
+    key = f"desk:overview:v2:{get_language()}"
     figures = cache.get(key)
     if figures is None:
         figures = _compute_overview()
@@ -144,18 +177,23 @@ def _compute_overview() -> dict[str, Any]:
     # Grouped in the index's own column order, so the database reads the index alone, unsorted.
     rows = open_qs.values_list("status", "team_id", "sla_state").annotate(n=Count("id"))
     for status, team_id, state, n in rows:
-        cell = grid.setdefault((team_id, team_names.get(team_id) or _("No team")), {})
+        cell = grid.setdefault((team_id, str(team_names.get(team_id) or _("No team"))), {})
         cell[state] = cell.get(state, 0) + n
         by_status[status] = by_status.get(status, 0) + n
+    states = [(value, str(label)) for value, label in SlaState.choices]
     return {
-        "grid": sorted(grid.items(), key=lambda item: str(item[0][1])),
+        "sla_states": states,
+        "grid": [
+            TeamRow(name, tuple((value, counts.get(value, 0)) for value, _label in states), sum(counts.values()))
+            for (_team_id, name), counts in sorted(grid.items(), key=lambda item: item[0][1])
+        ],
         "loads": _agent_loads(open_qs),
         "by_status": _status_counts(by_status),
-        "breaches": list(Event.objects.filter(verb="sla.breached").order_by("-id")[:RECENT_BREACHES]),
+        "breaches": _recent_breaches(),
     }
 
 
-def _agent_loads(open_qs: QuerySet[Ticket]) -> list[Any]:
+def _agent_loads(open_qs: QuerySet[Ticket]) -> list[AgentLoad]:
     staff = list(
         get_user_model()
         .objects.filter(is_active=True, staff__isnull=False)
@@ -165,10 +203,23 @@ def _agent_loads(open_qs: QuerySet[Ticket]) -> list[Any]:
     # assignee IN (...) walks the (assignee, status) index person by person.
     mine = open_qs.filter(assignee__in=[u.pk for u in staff])
     counts = dict(mine.values_list("assignee_id").annotate(n=Count("id")))
-    for user in staff:
-        user.open = counts.get(user.pk, 0)  # type: ignore[attr-defined]
     staff.sort(key=lambda u: (-counts.get(u.pk, 0), u.username))
-    return staff[:200]
+    roles, availability = dict(Role.choices), dict(Availability.choices)
+    loads = []
+    for user in staff[:AGENTS_SHOWN]:
+        profile, n = user.staff, counts.get(user.pk, 0)
+        loads.append(
+            AgentLoad(
+                name=profile.display_name or user.get_full_name() or user.get_username(),
+                role=str(roles.get(profile.role, profile.role)),
+                team=profile.team.name if profile.team else "—",
+                available=profile.availability == Availability.AVAILABLE,
+                availability=str(availability.get(profile.availability, profile.availability)),
+                open=n,
+                full=n >= profile.max_open_tickets,
+            )
+        )
+    return loads
 
 
 def _status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
@@ -180,4 +231,22 @@ def _status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
         Status.RESOLVED: _("Resolved (24 h)"),
         Status.CLOSED: _("Closed (24 h)"),
     }
-    return [(value, labels.get(value, label), counts.get(value, 0)) for value, label in Status.choices]
+    return [(value, str(labels.get(value, label)), counts.get(value, 0)) for value, label in Status.choices]
+
+
+def _recent_breaches() -> list[Breach]:
+    labels = dict(Metric.choices)
+    events = Event.objects.filter(verb="sla.breached").order_by("-id").only("created_at", "ticket_id", "data")
+    breaches = []
+    for event in events[:RECENT_BREACHES]:
+        data = event.data if isinstance(event.data, dict) else {}
+        metrics = data.get("metrics") or [data.get("metric")]
+        breaches.append(
+            Breach(
+                created_at=event.created_at,
+                ticket_id=event.ticket_id,
+                number=Ticket(pk=event.ticket_id).number if event.ticket_id else "",
+                metrics=tuple(str(labels.get(m, m)) for m in metrics if m),
+            )
+        )
+    return breaches

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from functools import wraps
+from html import escape
 from typing import Any, NamedTuple
 
 from django.contrib import messages
@@ -30,7 +31,6 @@ from desk.core.errors import DomainError, Forbidden, NotFound
 from desk.customers.models import Channel, Tier
 from desk.customers.queries import get_customer_for
 from desk.customers.views import panel_context
-from desk.sla.models import Metric
 from desk.tickets import page_reads, services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
 from desk.tickets.models import (
@@ -63,8 +63,6 @@ QUEUE_COLUMNS = (
     "assignee__username", "assignee__first_name", "assignee__last_name",
 )  # fmt: skip
 SLA_DUE_SHOWN = frozenset({SlaState.OK, SlaState.WARNING, SlaState.BREACHED})
-RECENT_BREACHES = 20
-BREACH_VERBS = ("sla.breached",)
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -109,7 +107,12 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 # --- Queues ---------------------------------------------------------------------------------------
 class QueueRow(NamedTuple):
-    """One queue row with every cell already a string: the template only escapes and joins."""
+    """One queue row with every cell already an HTML-escaped string: the template only joins them.
+
+    The row loop of `queue_table.html` runs with autoescape off, because markupsafe's escape of
+    ~15 cells in 50 rows was a quarter of the page's time. Text from the database is escaped here
+    (`html.escape`), labels once per language, numbers and times are digits.
+    """
 
     link: str
     number: str
@@ -183,18 +186,18 @@ def _queue_rows(found: list[tuple[Any, ...]]) -> list[QueueRow]:
             QueueRow(
                 link.format(pk),
                 f"{TICKET_PREFIX}{pk:07d}",
-                subject,
-                customer,
-                "" if tier == Tier.REGULAR else tiers.get(tier, tier),
-                (en if english else zh) or "",
-                prio,
-                priorities.get(prio, str(prio)),
-                status,
-                statuses.get(status, status),
-                sla,
-                slas.get(sla, sla),
+                escape(subject),
+                escape(customer),
+                "" if tier == Tier.REGULAR else tiers.get(tier) or escape(tier),
+                escape((en if english else zh) or ""),
+                int(prio),
+                priorities.get(prio) or escape(str(prio)),
+                escape(status),
+                statuses.get(status) or escape(status),
+                escape(sla),
+                slas.get(sla) or escape(sla),
                 _short(due, zone) if due and sla in SLA_DUE_SHOWN else "",
-                (f"{first} {last}".strip() or username) if username else "",
+                escape((f"{first} {last}".strip() or username) if username else ""),
                 _short(updated, zone),
             )
         )
@@ -226,15 +229,15 @@ def _filter_selects() -> list[tuple[str, str, list[tuple[str, str]]]]:
 
 
 def _row_labels() -> dict[str, dict[Any, str]]:
-    """Choice labels, translated once per language and process instead of once per cell."""
+    """Choice labels, translated and HTML-escaped once per language and process instead of once per cell."""
     language = get_language() or ""
     labels = _LABELS.get(language)
     if labels is None:
         labels = _LABELS[language] = {
-            "priority": {value: str(label) for value, label in Priority.choices},
-            "status": {value: str(label) for value, label in Status.choices},
-            "sla": {value: str(label) for value, label in SlaState.choices},
-            "tier": {value: str(label) for value, label in Tier.choices},
+            "priority": {value: escape(str(label)) for value, label in Priority.choices},
+            "status": {value: escape(str(label)) for value, label in Status.choices},
+            "sla": {value: escape(str(label)) for value, label in SlaState.choices},
+            "tier": {value: escape(str(label)) for value, label in Tier.choices},
         }
     return labels
 
@@ -488,24 +491,14 @@ def attach(request: HttpRequest, ticket: Ticket) -> str:
 @staff_page
 def overview(request: HttpRequest) -> HttpResponse:
     authorize(request.user, "overview.view")
-    return _render(request, "tickets/overview.html", _overview() | {"nav": "overview"})
+    return _render(request, "tickets/overview.html", overview_figures() | {"nav": "overview"})
 
 
 @require_GET
 @staff_page
 def overview_live(request: HttpRequest) -> HttpResponse:
     authorize(request.user, "overview.view")
-    return _render(request, "tickets/partials/overview_body.html", _overview())
-
-
-def _overview() -> dict[str, Any]:
-    figures = overview_figures()
-    breaches = figures["breaches"]
-    return figures | {
-        "sla_states": SlaState.choices,
-        "metric_labels": dict(Metric.choices),
-        "breach_numbers": {e.ticket_id: Ticket(pk=e.ticket_id).number for e in breaches if e.ticket_id},
-    }
+    return _render(request, "tickets/partials/overview_body.html", overview_figures())
 
 
 def _event_fields(types: list[RequestType]) -> dict[str, tuple[str, dict[Any, str]]]:

@@ -35,6 +35,29 @@ def test_insert_rows_returns_ids_in_row_order_and_fills_defaults(agent):
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 0, "")
 
 
+def test_small_and_large_batches_store_the_same_rows(agent):
+    """Up to SMALL_BATCH rows are converted value by value, more column by column: the rows must not differ."""
+    from desk.core.bulk import SMALL_BATCH
+    from desk.core.events import EVENT_FIELDS
+
+    when = datetime(2026, 11, 23, 2, 0, 30, 123456, tzinfo=UTC)
+    shared = {"metric": "accept", "words": ["退货", None]}
+
+    def rows(n):
+        return [(when, agent.pk if i % 2 else None, "agent", "sla.warning", "ticket", i, None, i, {}, shared,
+                 {"n": i}) for i in range(n)]  # fmt: skip
+
+    small = insert_rows(Event, EVENT_FIELDS, rows(3))
+    large = insert_rows(Event, EVENT_FIELDS, rows(SMALL_BATCH + 1))
+    fields = [f.attname for f in Event._meta.concrete_fields if not f.primary_key]
+    stored = Event.objects.in_bulk(small + large)
+    as_stored = [{f: getattr(stored[pk], f) for f in fields} for pk in small + large]
+    assert as_stored[:3] == as_stored[3:6]
+    assert as_stored[1] == dict(zip(EVENT_FIELDS, rows(3)[1], strict=True))
+    with pytest.raises(ValueError, match="values"):
+        insert_rows(Event, EVENT_FIELDS, [rows(1)[0][:-1]])
+
+
 def test_record_events_stores_json_and_gives_back_saved_events(agent):
     when = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     events = [

@@ -95,6 +95,21 @@ def test_add_and_between_agree_from_many_starting_points():
             assert clock.is_open(due - timedelta(seconds=1))
 
 
+def test_add_each_gives_what_add_gives_for_each():
+    clock, night = office(), BusinessClock(weekly=dict.fromkeys(range(7), [(time(22), time(6))]))
+    start = at("2026-09-25 00:00")
+    offsets = [2 * HOUR, 0, 60, 8 * HOUR, 2 * HOUR, 3 * HOUR + 17, 20 * HOUR, 45 * HOUR, -5]  # unsorted, repeated
+    for step in range(0, 24 * 21, 7):  # from many starting points over three weeks, across National Day
+        begin = start + timedelta(hours=step, minutes=step % 60)
+        for each in (clock, night, BusinessClock(always_open=True)):
+            found = [due.isoformat() for due in each.add_each(begin, offsets)]
+            assert found == [each.add(begin, s).isoformat() for s in offsets]  # the same instants, in the same zone
+    closed = BusinessClock(weekly={})
+    assert closed.add_each(start, [0]) == [start]
+    with pytest.raises(ValueError, match="no opening hours"):
+        closed.add_each(start, [0, 60])
+
+
 def test_deadline_weeks_ahead_is_exact_and_fast():
     clock = BusinessClock(
         time_zone="Asia/Shanghai",

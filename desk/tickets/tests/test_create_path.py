@@ -56,6 +56,34 @@ def test_api_create_runs_few_statements(client, agent, routed, customer, django_
     assert out["sla_state"] == Ticket.objects.get(pk=out["id"]).sla_state == SlaState.OK
 
 
+def test_create_answers_what_the_schema_renders(client, agent, routed, customer):
+    """The create answer skips ninja's validation of the body; it must be what validating it gives."""
+    from config.api import api
+    from desk.tickets.schemas import TicketOut
+
+    _, key = issue_token(agent, "tests", by=agent)
+    body = {"subject": "耳机坏了", "description": "左耳没声音", "customer_id": customer.pk,
+            "request_type": "product_quality", "tags": ["耳机", "退货"], "priority": 3}  # fmt: skip
+    response = client.post(
+        "/api/tickets", body, content_type="application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 201, response.content
+    out = response.json()
+    assert (out["team"]["code"], out["assignee"]["username"], out["tags"]) == (routed.code, "agent", ["耳机", "退货"])
+    assert out["sla_due_at"] is not None
+    validated = TicketOut.model_validate(out).model_dump()
+    assert list(out) == list(validated)  # the schema's fields, in its order
+    assert response.content == api.create_response(None, validated, status=201).content  # type: ignore[arg-type]
+    assert response["Content-Type"] == api.get_content_type()
+    StaffProfile.objects.filter(user=agent).update(availability=Availability.AWAY)  # nobody to assign
+    response = client.post(
+        "/api/tickets", body | {"tags": []}, content_type="application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+    validated = TicketOut.model_validate(response.json()).model_dump()
+    assert (validated["assignee"], validated["tags"]) == (None, [])
+    assert response.content == api.create_response(None, validated, status=201).content  # type: ignore[arg-type]
+
+
 def test_least_open_counts_past_the_default_limit(routed, customer):
     """Caps above the count's first limit: counts stay exact up to the largest cap in the team."""
     busy = make_staff("busy", Role.AGENT, team=routed, max_open_tickets=200)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from desk.accounts.models import Availability, StaffProfile
 from desk.core.models import Event
 from desk.core.testing import make_customer, make_order, request_type
 from desk.tickets import services
@@ -363,3 +369,53 @@ def test_overview_lists_recent_breaches_with_their_targets(client, supervisor, t
     breaches = html[html.index('data-testid="breaches"') :]
     assert ticket.number in breaches
     assert "首次响应" in breaches
+
+
+def _row(html, first_cell):
+    """The table row that starts with `first_cell`, whitespace collapsed."""
+    html = re.sub(r"\s+", " ", html).replace("> <", "><")
+    start = html.index(f"<tr><td>{first_cell}</td>")
+    return html[start : html.index("</tr>", start)]
+
+
+def test_overview_figures_per_team_state_and_agent_in_each_language(
+    client, supervisor, agent, outsider, other_team, ticket, customer
+):
+    second = services.create_ticket(by=agent, customer=customer, subject="发票抬头写错了", request_type=request_type())
+    Ticket.objects.filter(pk=ticket.pk).update(assignee=agent, sla_state=SlaState.WARNING)
+    Ticket.objects.filter(pk=second.pk).update(team=other_team, assignee=outsider, sla_state=SlaState.BREACHED)
+    StaffProfile.objects.filter(user=agent).update(max_open_tickets=1)
+    StaffProfile.objects.filter(user=outsider).update(availability=Availability.AWAY)
+    _login(client, supervisor)
+
+    html = client.get(reverse("tickets:overview")).content.decode()
+    support = _row(html, "售后客服组")
+    assert '<span class="pill sla-warning">1</span>' in support
+    assert "sla-breached" not in support
+    assert "<strong>1</strong>" in support
+    assert '<span class="pill sla-breached">1</span>' in _row(html, "物流组")
+    mine = _row(html, "Agent")
+    assert "<td>客服</td><td>售后客服组</td>" in mine
+    assert '<span class="pill sla-ok">在线</span>' in mine
+    assert '1 <span class="pill sla-breached">已满</span>' in mine  # at its max of 1
+    away = _row(html, "Outsider")
+    assert '<span class="pill ">离开</span>' in away
+    assert '<td class="num">1</td>' in away  # under its max: not full
+    assert "<td>主管</td>" in _row(html, "Supervisor")
+
+    # The figures are shared per language: English gets its own labels, not the Chinese ones.
+    english = client.get(reverse("tickets:overview_live"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<th>Breaching soon</th>" in english
+    assert '1 <span class="pill sla-breached">full</span>' in _row(english, "Agent")
+    assert '<span class="pill ">Away</span>' in _row(english, "Outsider")
+
+
+def test_overview_shares_its_figures_between_requests(client, supervisor, ticket):
+    _login(client, supervisor).get(reverse("tickets:overview"))
+    Ticket.objects.filter(pk=ticket.pk).update(sla_state=SlaState.BREACHED)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(reverse("tickets:overview_live")).content.decode()
+    assert not [q for q in captured.captured_queries if "tickets_ticket" in q["sql"]]
+    assert "sla-breached" not in _row(html, "售后客服组")  # until the shared figures expire
+    cache.clear()
+    assert "sla-breached" in _row(client.get(reverse("tickets:overview_live")).content.decode(), "售后客服组")
