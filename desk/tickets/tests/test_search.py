@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from desk.core.testing import make_customer, request_type
 from desk.tickets import search_index, services
 from desk.tickets.models import RoutingRule, Status, Ticket
-from desk.tickets.queries import tickets_visible_to
+from desk.tickets.queries import keyword_page, tickets_visible_to
 from desk.tickets.search_index import filter_by_keywords, fts_match, keyword_filter, search_ticket_ids
 
 
@@ -207,3 +208,50 @@ def test_queue_search_finds_old_open_tickets_behind_newer_closed_ones(routed, ag
     assert page.status_code == 200
     assert old.number in page.content.decode()
     assert page.content.decode().count('data-testid="status"') == 1
+
+
+def test_several_common_words_page_newest_first_by_either_plan(routed, agent, outsider, customer, monkeypatch):
+    """Words that meet in one sentence (PostgreSQL's planner takes them for rare together) and words
+    that never meet: the newest-first walk and the fallback after a short walk give the same page."""
+
+    def make(subject, status=None):
+        ticket = services.create_ticket(by=agent, customer=customer, subject=subject, request_type=request_type())
+        if status is not None:
+            services.update_ticket(ticket, by=agent, status=status)
+        return ticket.pk
+
+    together = [make(f"耳机 左耳 没有 声音 {n}") for n in range(5)]
+    closed = make("耳机 左耳 没有 声音 已关闭", Status.CLOSED)  # the newest match: open pages skip it
+    make("耳机 左耳")  # two of the three words only
+    apart = [make(f"耳机 坏了 {n}") for n in range(3)] + [make(f"refund please {n}") for n in range(3)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    monkeypatch.setattr(search_index, "RARE_MATCHES", 2)
+    open_qs = Ticket.objects.filter(status__in=[Status.NEW, Status.OPEN])
+    newest_three = together[::-1][:3]
+    if connection.vendor == "postgresql":
+        assert search_index._postgres_all_words_common("耳机 左耳 声音 refund") is True
+
+    with CaptureQueriesContext(connection) as walked:
+        assert search_index.newest_matching_ids(open_qs, "耳机 左耳 声音", 3) == newest_three
+    assert search_index.newest_matching_ids(open_qs, "声音 左耳 耳机", 10) == together[::-1]
+    assert search_index.newest_matching_ids(open_qs, "耳机 refund", 3) == []
+    visible = tickets_visible_to(agent)  # closed ones too
+    assert search_index.newest_matching_ids(visible, "耳机 左耳 声音", 3) == [closed, *newest_three[:2]]
+    assert search_index.newest_matching_ids(tickets_visible_to(outsider), "耳机 左耳 声音", 3) in ([], None)
+    assert _found("耳机 左耳 声音", open_qs) == set(together)
+    assert _found("耳机 坏了") == set(apart[:3])
+    if connection.vendor == "postgresql":  # the page came from the walk alone: statistics, then one walk
+        assert len(walked.captured_queries) == 2
+        assert " w(id, sv) " in walked.captured_queries[1]["sql"]
+
+    # A walk too short for the page (PostgreSQL) or chunks of two (SQLite): the same answers.
+    monkeypatch.setattr(search_index, "POSTGRES_WALK_ROWS", 2)
+    monkeypatch.setattr(search_index, "POSTGRES_WALK_ROWS_PER_ID", 1)
+    monkeypatch.setattr(search_index, "WALK_FIRST_CHUNK", 2)
+    monkeypatch.setattr(search_index, "WALK_MAX_CHUNK", 2)
+    assert search_index.newest_matching_ids(open_qs, "耳机 左耳 声音", 3) == newest_three
+    assert search_index.newest_matching_ids(open_qs, "耳机 refund", 3) == []
+    page = keyword_page(open_qs, "耳机 左耳 没有 声音", offset=1, limit=2)
+    assert page is not None
+    assert [t.pk for t in page] == together[::-1][1:3]
