@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+KEPT = ", kept connections"  # the floor served with FLOOR_CONN_MAX_AGE=600 (bench/floor/settings.py)
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 sys.path.insert(0, str(ROOT))
@@ -41,7 +42,7 @@ class Target:
     """One thing wrk drives; `compare` names the floor figure it is held against."""
 
     name: str
-    server: str  # "desk" or "floor"
+    server: str  # "desk", "floor" or "floor-kept"
     path: str
     method: str = "GET"
     body: str = ""
@@ -287,6 +288,8 @@ def targets(info: dict[str, Any], cookie: str) -> list[Target]:
     return [
         Target("floor page", "floor", "/", compare=None),
         Target("floor insert", "floor", "/insert", method="POST", compare=None),
+        Target(f"floor page{KEPT}", "floor-kept", "/", compare=None),
+        Target(f"floor insert{KEPT}", "floor-kept", "/insert", method="POST", compare=None),
         Target("queue (all, status=open)", "desk", "/?tab=all&status=open", headers=page, count_queries=True),
         Target("queue (team, priority=3)", "desk", "/?tab=team&priority=3", headers=page, count_queries=True),
         Target("ticket page", "desk", f"/tickets/{ticket}/", headers=page, count_queries=True),
@@ -325,16 +328,21 @@ def fmt(value: float | None, pattern: str) -> str:
 
 
 def report(results: list[Result], extra: list[str]) -> None:
-    floor = {r.target.name: r.rps for r in results if r.target.server == "floor"}
+    """`ratio` is against the floor as specified (Django's default connection per request); `strict`
+    against the faster of that and the floor with kept connections."""
+    floor = {r.target.name: r.rps for r in results if r.target.server.startswith("floor")}
     print()
-    print(f"{'target':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'SQL':>4}  note")
+    print(f"{'target':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'strict':>7} {'SQL':>4}  note")
     for r in results:
-        base = floor.get(r.target.compare or "")
+        compare = r.target.compare or ""
+        base = floor.get(compare)
+        strict = max((x for x in (base, floor.get(compare + KEPT)) if x), default=None)
         ratio = f"{r.rps / base:.2f}x" if r.rps and base else "-"
+        strict_ratio = f"{r.rps / strict:.2f}x" if r.rps and strict else "-"
         queries = "-" if r.queries is None else str(r.queries)
         note = "; ".join(x for x in (r.note, r.errors) if x)
-        print(f"{r.target.name:<28} {fmt(r.rps, '9.1f')} {fmt(r.p50, '8.1f')} {fmt(r.p99, '8.1f')} "
-              f"{ratio:>7} {queries:>4}  {note}")  # fmt: skip
+        print(f"{r.target.name:<36} {fmt(r.rps, '9.1f')} {fmt(r.p50, '8.1f')} {fmt(r.p99, '8.1f')} "
+              f"{ratio:>7} {strict_ratio:>7} {queries:>4}  {note}")  # fmt: skip
     for line in extra:
         print(line)
 
@@ -377,16 +385,18 @@ def main() -> None:
 
 
 def serve_and_drive(plan: list[Target], args: argparse.Namespace, env: dict[str, str]) -> list[Result]:
-    ports = {"desk": args.port, "floor": args.port + 1}
+    ports = {"desk": args.port, "floor": args.port + 1, "floor-kept": args.port + 2}
+    floor_env = env | {"DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         servers = {
             "desk": start_server("config.wsgi", ports["desk"], env, scratch / "desk.log"),
-            "floor": start_server(
+            "floor": start_server("bench.floor.wsgi", ports["floor"], floor_env, scratch / "floor.log"),
+            "floor-kept": start_server(
                 "bench.floor.wsgi",
-                ports["floor"],
-                env | {"DJANGO_SETTINGS_MODULE": "bench.floor.settings"},
-                scratch / "floor.log",
+                ports["floor-kept"],
+                floor_env | {"FLOOR_CONN_MAX_AGE": "600"},
+                scratch / "floor-kept.log",
             ),  # fmt: skip
         }
         try:
@@ -398,7 +408,7 @@ def serve_and_drive(plan: list[Target], args: argparse.Namespace, env: dict[str,
         finally:
             for proc in servers.values():
                 stop_server(proc)
-            for name in ("desk", "floor"):
+            for name in servers:
                 tail = (scratch / f"{name}.log").read_text(errors="replace")[-2000:]
                 if tail.strip():
                     print(f"--- {name} server log (tail) ---\n{tail}")

@@ -32,6 +32,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 10}}
+# Django's default: a connection per request. bench/run.py also serves a second floor with
+# FLOOR_CONN_MAX_AGE=600 (a connection kept per worker, as the desk keeps its SQLite connection): on
+# SQLite, closing the last connection checkpoints the WAL, which held the default floor back by
+# 1.4-1.8x on this machine, so the desk's ratios are printed against both.
+_db["CONN_MAX_AGE"] = int(os.environ.get("FLOOR_CONN_MAX_AGE", "0"))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
