@@ -4,17 +4,24 @@
     .venv/bin/python bench/cases_flow.py --flows 1000
     .venv/bin/python bench/cases_flow.py --database-url postgres://postgres@127.0.0.1:5432/desk_bench_cases_flow
     .venv/bin/python bench/cases_flow.py --profile            # cProfile's top functions after the run
+    .venv/bin/python bench/cases_flow.py --workers 4          # 4 processes, each its own share of the flows
 
 Each flow, in one process, as the app runs it (settings from DATABASE_URL, a fresh database migrated
 first): a delivered order (made before the clock starts), then open → approve → return instructions
 → the customer's shipment → receive → inspect → refund with the simulated provider (confirmed). It
-prints flows/s and the SQL statements one flow costs, per step.
+prints flows/s, the SQL statements one flow costs per step (BEGIN and COMMIT included) and its commits.
+
+One process runs one flow after another, so on PostgreSQL each commit's WAL flush (one fsync,
+~1.7–3 ms on this machine's disk) is waited for in turn. `--workers N` runs N processes at once, each
+through its own share of the orders, as the app's web and task workers serve many customers at once:
+their commits share the flushes (PostgreSQL's group commit) and one's CPU work fills another's wait.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import os
 import pstats
 import subprocess
@@ -91,6 +98,7 @@ def flow(order: Any, staff: dict[str, Any], queries: Counter[str] | None) -> Non
         with CaptureQueriesContext(connection) as captured:
             done = work()
         queries[name] += len(captured)
+        queries[f"{name} commits"] += sum(1 for q in captured.captured_queries if q["sql"] == "COMMIT")
         return done
 
     item = order.items.all()[0]
@@ -122,6 +130,43 @@ def flow(order: Any, staff: dict[str, Any], queries: Counter[str] | None) -> Non
         raise SystemExit(f"flow for {order.number} ended with refund {refund.status}")
 
 
+def in_parallel(made: list[Any], staff: dict[str, Any], workers: int) -> tuple[float, float]:
+    """`workers` processes (forked: the warmed-up caches come along), each through every `workers`-th
+    order; wall seconds from the moment all are ready to the last one's end, and their CPU seconds."""
+    from django.db import connections
+
+    connections.close_all()  # each process opens its own connection (and pool: the parent's is closed first)
+    for connection in connections.all():
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+    context = multiprocessing.get_context("fork")
+    ready, cpu = context.Barrier(workers + 1), context.Queue()
+
+    def work(part: list[Any]) -> None:
+        ready.wait()
+        began = time.process_time()
+        try:
+            for order in part:
+                flow(order, staff, None)
+        finally:  # a failed worker reports too (NaN), or the parent would wait for it forever
+            done = time.process_time() - began if sys.exc_info()[0] is None else float("nan")
+            cpu.put(done)
+            connections.close_all()
+
+    processes = [context.Process(target=work, args=(made[i::workers],)) for i in range(workers)]
+    for process in processes:
+        process.start()
+    ready.wait()
+    began = time.perf_counter()
+    spent = sum(cpu.get() for _process in processes)
+    seconds = time.perf_counter() - began
+    for process in processes:
+        process.join()
+        if process.exitcode or spent != spent:  # NaN: a worker failed
+            raise SystemExit(f"a worker failed (exit code {process.exitcode})")
+    return seconds, spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -130,6 +175,7 @@ def main() -> None:
     )
     parser.add_argument("--flows", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top 25 by cumulative time")
+    parser.add_argument("--workers", type=int, default=1, help="processes running flows at once (default 1)")
     args = parser.parse_args()
     os.chdir(ROOT)
     prepare(args.database_url)
@@ -146,14 +192,17 @@ def main() -> None:
     for order in made[:5]:  # warm-up, and the statements one flow costs
         flow(order, staff, per_step)
     profiler = cProfile.Profile() if args.profile else None
-    began, cpu = time.perf_counter(), time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    for order in made[5:]:
-        flow(order, staff, None)
-    if profiler is not None:
-        profiler.disable()
-    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    if args.workers > 1:
+        seconds, cpu = in_parallel(made[5:], staff, args.workers)
+    else:
+        began, cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        for order in made[5:]:
+            flow(order, staff, None)
+        if profiler is not None:
+            profiler.disable()
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     vendor = connection.vendor
     journal = ""
     if vendor == "sqlite":
@@ -161,9 +210,12 @@ def main() -> None:
             cursor.execute("PRAGMA journal_mode")
             journal = f", journal {cursor.fetchone()[0]}"
     per_flow = {name: per_step[name] // 5 for name in STEPS}
-    print(f"Return flows (request → refund), {vendor}{journal}", flush=True)
+    commits = {name: per_step[f"{name} commits"] // 5 for name in STEPS}
+    processes = f", {args.workers} processes" if args.workers > 1 else ""
+    print(f"Return flows (request → refund), {vendor}{journal}{processes}", flush=True)
     print(f"  {args.flows:,} flows in {seconds:.2f} s: {args.flows / seconds:,.1f} flows/s (CPU {cpu:.2f} s)")
     print(f"  SQL per flow: {sum(per_flow.values())} ({', '.join(f'{k} {v}' for k, v in per_flow.items())})")
+    print(f"  commits per flow: {sum(commits.values())} ({', '.join(f'{k} {v}' for k, v in commits.items())})")
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 

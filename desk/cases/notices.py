@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypedDict
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -93,8 +94,7 @@ def write_notices(events: Sequence[EventFacts]) -> list[int]:
     ]
     if not wanted:
         return []
-    facts = _case_facts({case_id for _event, case_id in wanted})
-    addresses = _identities({row.customer_id for row in facts.values() if _needs_identity(row)})
+    facts, addresses = _facts_and_addresses({case_id for _event, case_id in wanted})
     texts = _Texts()
     known = {code for code, _name in settings.LANGUAGES}
     rows: list[tuple[Any, ...]] = []
@@ -184,22 +184,41 @@ _FACT_COLUMNS = (
     "customer__phone",
     "customer__language",
 )
-# One case's facts and one customer's identities: a step's single event, the usual case, runs these
-# queries compiled once (compiling them cost more than the database's answer).
-_ONE_CASE = Prepared(lambda pk: AfterSalesCase.objects.filter(pk=pk).values_list(*_FACT_COLUMNS))
-_ONE_CUSTOMER = Prepared(
-    lambda customer_id: (
-        CustomerIdentity.objects.filter(customer_id=customer_id)
-        .order_by("pk")
-        .values_list("customer_id", "channel", "value")
+# One case's facts with its customer's oldest identity on the channel the notice goes to: a step's
+# single event, the usual case, runs this one query, compiled once (compiling it cost more than the
+# database's answer).
+_NOTICE_CHANNEL = Coalesce(NullIf(OuterRef("customer__preferred_channel"), Value("")), Value(Channel.WEB))
+_ONE_CASE = Prepared(
+    lambda pk: (
+        AfterSalesCase.objects.filter(pk=pk)
+        .annotate(
+            identity=Subquery(
+                CustomerIdentity.objects.filter(customer_id=OuterRef("customer_id"), channel=_NOTICE_CHANNEL)
+                .order_by("pk")
+                .values("value")[:1]
+            )
+        )
+        .values_list(*_FACT_COLUMNS, "identity")
     )
 )
 
 
+def _facts_and_addresses(ids: set[int]) -> tuple[dict[int, _CaseFacts], dict[tuple[int, str], str]]:
+    """The cases' facts, and (customer id, channel) → the address a notice on that channel goes to."""
+    if len(ids) != 1:
+        facts = _case_facts(ids)
+        return facts, _identities({row.customer_id for row in facts.values() if _needs_identity(row)})
+    found: dict[int, _CaseFacts] = {}
+    addresses: dict[tuple[int, str], str] = {}
+    for *row, identity in _ONE_CASE.rows(*ids):
+        case = found[row[0]] = _CaseFacts(*row)
+        if identity is not None:
+            addresses[(case.customer_id, case.preferred_channel or Channel.WEB)] = identity
+    return found, addresses
+
+
 def _case_facts(ids: set[int]) -> dict[int, _CaseFacts]:
     """The cases' own values, their order numbers and their customers' addresses, as plain rows."""
-    if len(ids) == 1:
-        return {row[0]: _CaseFacts(*row) for row in _ONE_CASE.rows(*ids)}
     found: dict[int, _CaseFacts] = {}
     for chunk in _chunks(ids):
         rows = AfterSalesCase.objects.filter(pk__in=id_list(chunk)).values_list(*_FACT_COLUMNS)
@@ -215,15 +234,12 @@ def _needs_identity(case: _CaseFacts) -> bool:
 def _identities(customer_ids: set[int]) -> dict[tuple[int, str], str]:
     """(customer id, channel) → the customer's oldest identity on that channel, in one query per chunk."""
     found: dict[tuple[int, str], str] = {}
-    if len(customer_ids) == 1:
-        chunks: Iterable[Iterable[tuple[int, str, str]]] = [_ONE_CUSTOMER.rows(*customer_ids)]
-    else:
-        chunks = (
-            CustomerIdentity.objects.filter(customer_id__in=id_list(chunk))
-            .order_by("pk")
-            .values_list("customer_id", "channel", "value")
-            for chunk in _chunks(customer_ids)
-        )
+    chunks = (
+        CustomerIdentity.objects.filter(customer_id__in=id_list(chunk))
+        .order_by("pk")
+        .values_list("customer_id", "channel", "value")
+        for chunk in _chunks(customer_ids)
+    )
     for rows in chunks:
         for customer_id, channel, value in rows:
             found.setdefault((customer_id, channel), value)

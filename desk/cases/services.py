@@ -498,11 +498,16 @@ def start_refund(case: AfterSalesCase, *, by: Any, provider: str | None = None) 
         authorize(by, "refund.execute", amount=case.refund_amount, subject=case)
     with transaction.atomic():
         refund = _create_refund(_lock(case, policy=False), by, provider)
-    return _send(refund, by)
+    return _pay(refund, by)
 
 
 def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto: bool = False) -> Refund:
-    """Inside the case's lock: check the payment's caps, write the refund and its first ledger rows."""
+    """Inside the case's lock: check the payment's caps, write the refund claimed for sending and its
+    first ledger rows (requested, approved, sent); the caller sends it after commit (`_pay`).
+
+    Nobody else can see the new row before this commit, so claiming it here is what `_send`'s claim
+    would do, without a second transaction: a crash before the provider answers leaves a `sent`
+    refund, which the sweep's stale-refund retry sends again with the same number."""
     order: Order = _LOCKED_ORDER.get(case.order_id)
     amount = money.case_total(case)
     refunds = _ORDER_REFUNDS.rows(order.pk)  # an order has a few (providers allow 50): summed here
@@ -519,10 +524,14 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
         amount=amount,
         currency=case.currency,
         provider=payments.get_provider(provider).name,
-        status=RefundStatus.APPROVED,
+        status=RefundStatus.SENT,
         created_at=now,
+        sent_at=now,
+        attempts=1,
     )
-    _ledger(refund, by, (LedgerKind.REQUESTED, ""), (LedgerKind.APPROVED, "auto" if auto else ""))
+    _ledger(
+        refund, by, (LedgerKind.REQUESTED, ""), (LedgerKind.APPROVED, "auto" if auto else ""), (LedgerKind.SENT, "")
+    )
     case.receive_due_at = None
     _save(case, now)
     data = {"refund": refund.refund_number, "amount": amount, "provider": refund.provider, "auto": auto}
@@ -569,12 +578,15 @@ def retry_refund(refund: Refund, *, by: Any) -> Refund:
     refund.refresh_from_db()
     if refund.status == RefundStatus.CONFIRMED:
         raise RefundConflict(_("This refund is already confirmed."), code="refund.already_confirmed")
-    return _send(refund, by, retry=True)
+    return _send(refund, by)
 
 
-def _send(refund: Refund, by: Any, *, retry: bool = False) -> Refund:
-    """Claim the refund (approved/failed → sent, committed), then call the provider outside the transaction."""
-    claimable = [RefundStatus.FAILED, RefundStatus.SENT] if retry else [RefundStatus.APPROVED]
+def _send(refund: Refund, by: Any) -> Refund:
+    """Claim the refund again (approved/failed/sent → sent, committed), then call the provider outside the transaction.
+
+    A new refund is written already sent (`_create_refund`); an `approved` one is a row written before
+    that, whose claim never happened: it is sent the same way."""
+    claimable = [RefundStatus.APPROVED, RefundStatus.FAILED, RefundStatus.SENT]
     now = timezone.now()
     with transaction.atomic():
         claimed = Refund.objects.filter(pk=refund.pk, status__in=claimable).update(
@@ -582,11 +594,13 @@ def _send(refund: Refund, by: Any, *, retry: bool = False) -> Refund:
         )
         if not claimed:
             raise RefundConflict(_("Someone else is sending this refund."), code="refund.busy")
-        if retry:
-            refund.refresh_from_db()
-        else:  # claimed from approved: nobody sent it before, so these are the row's values now
-            refund.status, refund.sent_at, refund.attempts = RefundStatus.SENT, now, refund.attempts + 1
-        _ledger(refund, by, (LedgerKind.RETRIED if retry else LedgerKind.SENT, ""))
+        refund.refresh_from_db()
+        _ledger(refund, by, (LedgerKind.RETRIED, ""))
+    return _pay(refund, by)
+
+
+def _pay(refund: Refund, by: Any) -> Refund:
+    """Call the refund's provider for a refund claimed and committed as sent, outside any transaction."""
     provider = payments.get_provider(refund.provider)
     order = payments.RefundOrder(refund.refund_number, refund.payment_reference, refund.amount, refund.currency)
     try:
@@ -711,7 +725,9 @@ _HAS_CHAIN = (
 
 def _locked_case(*, policy: bool) -> Prepared[AfterSalesCase]:
     def build(pk: int) -> QuerySet[AfterSalesCase]:
-        cases = AfterSalesCase.objects.select_for_update()
+        # Only the case's row (`OF`): a plain FOR UPDATE would lock the joined policy version too, one
+        # row most cases share, so every case's step would wait for every other's commit (PostgreSQL).
+        cases = AfterSalesCase.objects.select_for_update(of=("self",))
         if policy:
             cases = cases.select_related("policy_version")
         has_chain = RawSQL(_HAS_CHAIN, (), output_field=BooleanField())  # noqa: S611 (a constant, no input)

@@ -211,7 +211,7 @@ def _sweep(due: QuerySet[AfterSalesCase], column: str, act: Action) -> Counter[s
             log.exception("case sweep: %s timeout failed for case %s", column, pk)
             continue
         if refund is not None:
-            services._send(refund, None)
+            services._pay(refund, None)  # written claimed as sent: the provider is called now
         done[outcome] += 1
     return done
 

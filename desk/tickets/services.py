@@ -462,7 +462,9 @@ def add_attachment(
 
 # --- Helpers -------------------------------------------------------------------------------------
 def _lock(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_for_update().select_related("request_type", "customer").get(pk=ticket.pk)
+    # of=("self",): PostgreSQL would otherwise lock the joined request type and customer rows too, and
+    # every change to a ticket of the same type or customer would queue behind this one's commit.
+    return Ticket.objects.select_for_update(of=("self",)).select_related("request_type", "customer").get(pk=ticket.pk)
 
 
 def _ensure_open(ticket: Ticket) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from desk.cases import notices, services, sweep
 from desk.cases import services_exchange as exchange
@@ -151,6 +153,22 @@ def test_other_channels_are_an_outbox_for_their_integration(
     assert notices.mark_notice_sent(notice) is False
     notice.refresh_from_db()
     assert notice.status == NoticeStatus.SENT
+
+
+def test_a_step_notice_goes_to_the_oldest_identity_on_the_preferred_channel_in_one_read(
+    delivered_order: Any, customer: Any, agent: Any, step: Any, mailoutbox: Any
+) -> None:
+    prefer(customer, "")  # no preference: web chat
+    CustomerIdentity.objects.create(customer=customer, channel=Channel.WECHAT, value="wx-other-channel")
+    CustomerIdentity.objects.create(customer=customer, channel=Channel.WEB, value="web-first")
+    CustomerIdentity.objects.create(customer=customer, channel=Channel.WEB, value="web-second")
+    case = open_return(step, delivered_order)
+    with CaptureQueriesContext(connection) as captured:
+        step(services.approve_case, case, by=agent)
+    assert CustomerNotice.objects.values_list("channel", "recipient").get() == ("web", "web-first")
+    identity_reads = [q["sql"] for q in captured.captured_queries if '"customers_customeridentity"' in q["sql"]]
+    (read,) = identity_reads  # the identity comes with the case's facts
+    assert read.startswith('SELECT "cases_aftersalescase"')
 
 
 # --- Retries -------------------------------------------------------------------------------------------
