@@ -36,7 +36,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
 # FLOOR_CONN_MAX_AGE=600 (a connection kept per worker, as the desk keeps its SQLite connection): on
 # SQLite, closing the last connection checkpoints the WAL, which held the default floor back by
 # 1.4-1.8x on this machine, so the desk's ratios are printed against both.
-_db["CONN_MAX_AGE"] = int(os.environ.get("FLOOR_CONN_MAX_AGE", "0"))
+if _db["ENGINE"] == "django.db.backends.sqlite3":  # PostgreSQL's floor keeps pooled connections already
+    _db["CONN_MAX_AGE"] = int(os.environ.get("FLOOR_CONN_MAX_AGE", "0"))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
