@@ -23,7 +23,7 @@ from desk.cases.models import (
     CaseState,
     Refund,
 )
-from desk.core.prepared import Prepared
+from desk.core.prepared import Prepared, prefetched_or_read
 from desk.orders.models import Order, OrderItem
 
 CENT = Decimal("0.01")
@@ -76,15 +76,12 @@ def _claimed_rows(order_id: int, exclude_case: int) -> QuerySet[CaseItem, tuple[
 
 # Read on every request for a case and on its page: compiled once.
 _CLAIMED = Prepared(_claimed_rows)
-_ORDER_ITEMS = Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id))
+_ORDER_ITEMS: Prepared[OrderItem] = Prepared(lambda order_id: OrderItem.objects.filter(order_id=order_id))
 
 
 def order_items(order: Order) -> list[OrderItem]:
     """The order's lines (`order.items.all()`, from a prefetch when the caller made one)."""
-    if "items" in getattr(order, "_prefetched_objects_cache", {}):
-        return list(order.items.all())
-    items: list[OrderItem] = _ORDER_ITEMS.rows(order.pk)
-    return items
+    return prefetched_or_read(order, "items", _ORDER_ITEMS)
 
 
 def claimed_items(order: Order, *, exclude_case: int | None = None) -> dict[int, tuple[int, Decimal]]:

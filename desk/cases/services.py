@@ -48,7 +48,7 @@ from desk.cases.models import (
 from desk.cases.policy import REFUSED, Decision, ItemFacts, RequestFacts, evaluate
 from desk.core.errors import ValidationFailed
 from desk.core.events import record_event
-from desk.core.prepared import Prepared
+from desk.core.prepared import Prepared, prefetched_or_read
 from desk.evidence import chain
 from desk.orders import services_confirm
 from desk.orders.models import Order, OrderItem, OrderStatus, Shipment
@@ -120,15 +120,12 @@ def facts_for(
     )
 
 
-_SHIPMENTS = Prepared(lambda order_id: Shipment.objects.filter(order_id=order_id))
+_SHIPMENTS: Prepared[Shipment] = Prepared(lambda order_id: Shipment.objects.filter(order_id=order_id))
 
 
 def _shipments(order: Order) -> list[Shipment]:
     """`order.shipments.all()` (from a prefetch when the caller made one; else a query compiled once)."""
-    if "shipments" in getattr(order, "_prefetched_objects_cache", {}):
-        return list(order.shipments.all())
-    shipments: list[Shipment] = _SHIPMENTS.rows(order.pk)
-    return shipments
+    return prefetched_or_read(order, "shipments", _SHIPMENTS)
 
 
 def _item_facts(sku: str, rule: ProductRule | None) -> ItemFacts:

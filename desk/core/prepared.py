@@ -190,3 +190,11 @@ def _converted(plan: _Plan, rows: list[Any]) -> list[Any]:
             values[position] = value
         done.append(tuple(values) if plan.tuples else values)
     return done
+
+
+def prefetched_or_read(obj: Any, relation: str, read: Prepared[T]) -> list[T]:
+    """`obj.<relation>.all()` from the caller's prefetch when it made one, else `read(obj.pk)`: the
+    relation's rows through a query compiled once (a related manager's queryset cannot be prepared)."""
+    if relation in getattr(obj, "_prefetched_objects_cache", {}):
+        return list(getattr(obj, relation).all())
+    return read(obj.pk)
