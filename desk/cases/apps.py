@@ -23,6 +23,18 @@ class CasesConfig(AppConfig):
         describe_subject("aftersalescase", case_payload)
         # A customer's timeline names case steps as the case page does.
         register_event_labels(EVENT_LABELS)
+        # The case list's team and assignee selects are held per process: a change to staff re-reads.
+        from django.contrib.auth import get_user_model
+        from django.db.models import Model
+
+        from desk.accounts.models import StaffProfile, Team
+        from desk.cases.views import forget_filter_people
+
+        people: tuple[type[Model], ...] = (Team, StaffProfile, get_user_model())
+        for sender in people:
+            uid = f"cases.filter_people.forget.{sender.__name__}"
+            post_save.connect(forget_filter_people, sender=sender, dispatch_uid=f"{uid}.save")
+            post_delete.connect(forget_filter_people, sender=sender, dispatch_uid=f"{uid}.delete")
         # Each process holds which policy versions exist (desk.cases.policy_versions): a change re-reads.
         for model in ("ReturnPolicy", "PolicyVersion"):
             sender = self.get_model(model)

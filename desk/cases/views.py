@@ -28,6 +28,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from desk.accounts.models import Team
 from desk.accounts.permissions import authorize, can, grants_for, role_of
 from desk.cases import money, queries, services
 from desk.cases.actions import (
@@ -61,6 +62,7 @@ from desk.cases.models import (
 )
 from desk.cases.policy import MESSAGES
 from desk.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from desk.core.held import Held
 from desk.core.jinja import url
 from desk.customers.models import Tier
 from desk.orders import queries as order_queries
@@ -356,6 +358,29 @@ def _filter_selects() -> dict[str, list[tuple[str, str]]]:
     return selects
 
 
+def _load_people() -> list[tuple[str, int, str]]:
+    teams = [("team", pk, name) for pk, name in Team.objects.order_by("name").values_list("id", "name")]
+    staff = ticket_queries.assignable_staff(None).values_list("id", "username", "first_name", "last_name")
+    agents = [("assignee", pk, f"{first} {last}".strip() or username) for pk, username, first, last in staff]
+    return teams + agents
+
+
+# The team and assignee selects of the case list: held per process under a shared stamp, dropped
+# when a team, a user or a staff profile is saved or deleted (connected in CasesConfig.ready).
+FILTER_PEOPLE = Held("desk:cases:filter_people:v1", _load_people, 60)
+
+
+def forget_filter_people(sender: Any, **kwargs: Any) -> None:
+    FILTER_PEOPLE.forget()
+
+
+def _people_selects() -> dict[str, list[tuple[str, str]]]:
+    selects: dict[str, list[tuple[str, str]]] = {"team": [], "assignee": []}
+    for kind, pk, label in FILTER_PEOPLE():
+        selects[kind].append((str(pk), label))
+    return selects
+
+
 @require_GET
 @staff_page
 def case_list(request: HttpRequest) -> HttpResponse:
@@ -369,7 +394,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     params.pop("before", None)
     context = {
         "nav": "cases",
-        "selects": _filter_selects(),
+        "selects": _filter_selects() | _people_selects(),
         "f": filters,
         "state_value": form.cleaned_data.get("state", "") if form.is_bound and form.is_valid() else "",
         "rows": _case_rows(found[:PAGE_SIZE], timezone.now()),

@@ -167,6 +167,48 @@ def test_list_filters_by_state_type_and_search(client, delivered_order, customer
     assert numbers(q="nothing-like-this") == set()
 
 
+def test_list_filters_by_the_linked_tickets_team_and_assignee(client, delivered_order, agent, support_team):
+    from desk.tickets import services as ticket_services
+    from desk.tickets.models import RoutingRule
+
+    RoutingRule.objects.create(name="默认", position=100, team=support_team)
+    ticket = ticket_services.create_ticket(
+        by=agent,
+        customer=delivered_order.customer,
+        order=delivered_order,
+        subject="耳机退货",
+        request_type=request_type(),
+    )
+    ticket_services.assign_ticket(ticket, agent, by=agent)
+    with_ticket = services.open_case(
+        by=agent, order=delivered_order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
+        items=lines(delivered_order, 1), ticket=ticket,
+    )  # fmt: skip
+    other = make_order(make_customer("韩梅梅"), items=1)
+    deliver(other)
+    without = services.open_case(
+        by=agent, order=other, case_type=CaseType.REFUND_ONLY, reason=Reason.NOT_AS_DESCRIBED, items=lines(other, 1)
+    )
+    client.force_login(agent)
+
+    def numbers(**params: Any) -> set[str]:
+        html = client.get(reverse("cases:list"), params).content.decode()
+        return {c.number for c in (with_ticket, without) if c.number in html}
+
+    page = client.get(reverse("cases:list")).content.decode()
+    assert f'<option value="{support_team.pk}" >{support_team.name}</option>' in page  # the team select
+    assert f'<option value="{agent.pk}" >' in page  # the assignee select
+    assert numbers() == {with_ticket.number, without.number}
+    assert numbers(team=support_team.pk) == {with_ticket.number}
+    assert numbers(assignee=agent.pk) == {with_ticket.number}
+    assert (
+        f'<option value="{support_team.pk}" selected>'
+        in client.get(reverse("cases:list"), {"team": support_team.pk}).content.decode()
+    )
+    make_team("returns", "退货专组")  # a new team shows in the select at once
+    assert "退货专组" in client.get(reverse("cases:list")).content.decode()
+
+
 def test_closed_cases_leave_the_default_list_but_not_any_state(client, delivered_order, agent):
     case = services.withdraw_case(open_return(delivered_order), by=agent)
     client.force_login(agent)
