@@ -24,7 +24,7 @@ from desk.accounts.models import AssignmentStrategy, Availability, Role, Skill, 
 from desk.customers.models import Channel, Tier
 from desk.demo import catalogue as cat
 from desk.tickets import services as tickets
-from desk.tickets.models import CannedReply, Priority, RequestType, RoutingRule, Status
+from desk.tickets.models import CannedReply, Priority, RequestType, RoutingRule, Status, Ticket
 
 PASSWORD = "demo-pass-2026"  # noqa: S105  printed for the demo; a real shop creates its own staff
 STAFF = [
@@ -358,6 +358,7 @@ class Command(BaseCommand):
                 reason=reason,
                 items=[(item, 1)],
                 reason_text=cat.CASE_REASONS[n % len(cat.CASE_REASONS)],
+                ticket=Ticket.objects.filter(order=order).order_by("pk").first(),  # opened from its ticket, if any
             )
             self._walk_case(cases, case, stage, staff, Grade)
 
