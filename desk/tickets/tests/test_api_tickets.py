@@ -181,6 +181,20 @@ def test_keyword_search_in_chinese_and_english(api, agent, customer):
     assert _numbers(api.get("/tickets", q="冰箱")) == []
 
 
+def test_keyword_pages_follow_next_offset_newest_first(api, agent, customer):
+    made = [_ticket(agent, customer, subject=f"耳机没有声音 {i}", description="").number for i in range(5)]
+    _ticket(agent, customer, subject="冰箱不制冷", description="")
+    first = api.get("/tickets", q="耳机 声音", limit=2).json()
+    assert [t["number"] for t in first["items"]] == made[::-1][:2]
+    assert (first["offset"], first["next_offset"]) == (0, 2)
+    second = api.get("/tickets", q="耳机 声音", limit=2, offset=2).json()
+    assert [t["number"] for t in second["items"]] == made[::-1][2:4]
+    assert second["next_offset"] == 4
+    last = api.get("/tickets", q="耳机 声音", limit=2, offset=4).json()
+    assert ([t["number"] for t in last["items"]], last["next_offset"]) == ([made[0]], None)
+    assert _numbers(api.get("/tickets", q="耳机", status="closed")) == []  # the other filters still apply
+
+
 def test_pages_follow_next_offset_without_counting(api, agent, customer):
     made = [_ticket(agent, customer, subject=f"工单 {i}").number for i in range(5)]
     first = api.get("/tickets", limit=2).json()
