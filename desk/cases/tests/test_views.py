@@ -142,18 +142,28 @@ def test_the_navigation_links_follow_the_role(client, db, agent, warehouse_clerk
 
 
 # --- The list --------------------------------------------------------------------------------------
+def _refund_only_for(customer_name: str, agent: Any, **order_fields: Any) -> AfterSalesCase:
+    """A refund-only case on a new delivered order of a new customer."""
+    order = make_order(make_customer(customer_name), items=1, **order_fields)
+    deliver(order)
+    return services.open_case(
+        by=agent, order=order, case_type=CaseType.REFUND_ONLY, reason=Reason.NOT_AS_DESCRIBED, items=lines(order, 1)
+    )
+
+
+def _listed(client: Any, cases: tuple[AfterSalesCase, ...], **params: Any) -> set[str]:
+    """Which of `cases` the case list shows with these filters."""
+    html = client.get(reverse("cases:list"), params).content.decode()
+    return {c.number for c in cases if c.number in html}
+
+
 def test_list_filters_by_state_type_and_search(client, delivered_order, customer, agent):
     returned = shipped_return(delivered_order, agent, tracking="YT777")
-    other = make_order(make_customer("李雷"), items=1, number="ORD-LI-1")
-    deliver(other)
-    refund_only = services.open_case(
-        by=agent, order=other, case_type=CaseType.REFUND_ONLY, reason=Reason.NOT_AS_DESCRIBED, items=lines(other, 1)
-    )
+    refund_only = _refund_only_for("李雷", agent, number="ORD-LI-1")
     client.force_login(agent)
 
     def numbers(**params: Any) -> set[str]:
-        html = client.get(reverse("cases:list"), params).content.decode()
-        return {c.number for c in (returned, refund_only) if c.number in html}
+        return _listed(client, (returned, refund_only), **params)
 
     assert numbers() == {returned.number, refund_only.number}
     assert numbers(state="returning") == {returned.number}
@@ -184,16 +194,11 @@ def test_list_filters_by_the_linked_tickets_team_and_assignee(client, delivered_
         by=agent, order=delivered_order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
         items=lines(delivered_order, 1), ticket=ticket,
     )  # fmt: skip
-    other = make_order(make_customer("韩梅梅"), items=1)
-    deliver(other)
-    without = services.open_case(
-        by=agent, order=other, case_type=CaseType.REFUND_ONLY, reason=Reason.NOT_AS_DESCRIBED, items=lines(other, 1)
-    )
+    without = _refund_only_for("韩梅梅", agent)
     client.force_login(agent)
 
     def numbers(**params: Any) -> set[str]:
-        html = client.get(reverse("cases:list"), params).content.decode()
-        return {c.number for c in (with_ticket, without) if c.number in html}
+        return _listed(client, (with_ticket, without), **params)
 
     page = client.get(reverse("cases:list")).content.decode()
     assert f'<option value="{support_team.pk}" >{support_team.name}</option>' in page  # the team select
