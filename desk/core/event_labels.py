@@ -37,6 +37,8 @@ EVENT_LABELS: dict[str, str] = {
     "permission.denied": gettext_noop("was refused an action"),
     "customer.created": gettext_noop("customer record created"),
     "customer.updated": gettext_noop("customer record changed"),
+    "customer.pii_revealed": gettext_noop("revealed the customer's contact details"),
+    "customer.pii_reveal_refused": gettext_noop("was refused the customer's contact details (hourly limit)"),
     "order.imported": gettext_noop("order imported"),
     "staff.availability_changed": gettext_noop("changed availability"),
     "order.auto_confirm_scheduled": gettext_noop("receipt will be confirmed automatically"),

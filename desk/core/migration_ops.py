@@ -29,3 +29,19 @@ def drop_single_column_index(table: str, column: str) -> migrations.RunPython:
     return migrations.RunPython(
         _single_column_index(table, column, drop=True), _single_column_index(table, column, drop=False)
     )
+
+
+def seed_role_grants(actions: set[str]) -> Any:
+    """A RunPython that grants `actions` to the roles `DEFAULT_GRANTS` gives them, and nothing else: a
+    grant a shop removed from another action stays removed. Reversing leaves the grants."""
+
+    def run(apps: Any, schema_editor: Any) -> None:
+        from desk.accounts.permissions import DEFAULT_GRANTS
+
+        role_grant = apps.get_model("accounts", "RoleGrant")
+        for role, grants in DEFAULT_GRANTS.items():
+            for action, limit in grants:
+                if action in actions:
+                    role_grant.objects.get_or_create(role=str(role), action=action, defaults={"limit_amount": limit})
+
+    return migrations.RunPython(run, migrations.RunPython.noop)

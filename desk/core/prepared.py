@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, Generic, NamedTuple
 
 from django.db import connections
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
@@ -55,6 +57,18 @@ class _Plan:
     converters: list[tuple[int, Any]] | None = None  # the columns' converters, found once (None: Django's path)
 
 
+class Read(NamedTuple):
+    """One prepared read with its arguments, to be run ahead (`reads_ahead`)."""
+
+    prepared: Prepared[Any]
+    args: tuple[int | str, ...]
+    variant: Hashable = None
+
+
+# Results of reads run ahead, by (prepared, args, variant, database alias), for the code inside the block.
+_AHEAD: ContextVar[dict[tuple[Any, ...], list[Any]] | None] = ContextVar("prepared_reads_ahead", default=None)
+
+
 class Prepared(Generic[T]):
     """`Prepared(lambda ticket_id: Model.objects.filter(ticket_id=ticket_id).order_by("id"))(42)` → a list.
 
@@ -68,14 +82,11 @@ class Prepared(Generic[T]):
         self._lock = threading.Lock()
 
     def __call__(self, *args: int | str, variant: Hashable = None, using: str = "default") -> list[T]:
+        ahead = _AHEAD.get()
+        if ahead and (found := ahead.pop((self, args, variant, using), None)) is not None:
+            return found
         connection = connections[using]
-        plans = self._plans.get(connection)
-        plan = plans.get(variant) if plans is not None else None
-        if plan is None:
-            plan = self._plan(connection, args, variant, using)
-        params = list(plan.params)
-        for position, index in plan.slots:
-            params[position] = args[index]
+        plan, params = self._bound(connection, args, variant, using)
         direct = not connection.queries_logged and not connection.execute_wrappers
         if direct and plan.sqlite_sql is not None:
             rows = _sqlite_rows(connection, plan.sqlite_sql, params)
@@ -86,6 +97,23 @@ class Prepared(Generic[T]):
         return _rows_to_results(plan, rows, using)
 
     rows = __call__  # for values_list queries: reads as what it returns
+
+    def ahead(self, *args: int | str, variant: Hashable = None) -> Read:
+        """This read with these arguments, for `reads_ahead`."""
+        return Read(self, args, variant)
+
+    def _bound(
+        self, connection: Any, args: Sequence[int | str], variant: Hashable, using: str
+    ) -> tuple[_Plan, list[Any]]:
+        """The plan for `variant` (compiled on first use) and its parameters with `args` in their slots."""
+        plans = self._plans.get(connection)
+        plan = plans.get(variant) if plans is not None else None
+        if plan is None:
+            plan = self._plan(connection, args, variant, using)
+        params = list(plan.params)
+        for position, index in plan.slots:
+            params[position] = args[index]
+        return plan, params
 
     def get(self, *args: int | str, variant: Hashable = None, using: str = "default") -> T:
         """The one result, as `QuerySet.get`: the model's DoesNotExist when there is none."""
@@ -102,6 +130,65 @@ class Prepared(Generic[T]):
         with self._lock:
             self._plans.setdefault(connection, {})[variant] = plan
         return plan
+
+
+@contextmanager
+def reads_ahead(reads: Iterable[Read], using: str = "default") -> Iterator[None]:
+    """Run `reads` now, and hand each result to the code in the block that makes the same read.
+
+    On PostgreSQL independent reads go out together in one pipeline: one round trip instead of one per
+    read. Each statement cost the two cores ~0.06 ms in psycopg and ~0.04 ms in the server beyond its
+    own work, and the ticket page makes nine after it has found its ticket. A read made twice, or
+    with other arguments than announced, simply runs again; one announced but never made is dropped.
+    Elsewhere (SQLite, or while queries are logged) the reads run one after another, as they would have.
+    """
+    outer = _AHEAD.get()
+    wanted = [read for read in dict.fromkeys(reads) if outer is None or _key(read, using) not in outer]
+    results = _read_together(wanted, using)
+    if outer is not None:  # inside another block: one memo, so a result is handed out once
+        outer.update(results)
+        yield
+        return
+    token = _AHEAD.set(results)
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
+
+
+def _key(read: Read, using: str) -> tuple[Any, ...]:
+    return (read.prepared, read.args, read.variant, using)
+
+
+def _read_together(reads: list[Read], using: str) -> dict[tuple[Any, ...], list[Any]]:
+    connection = connections[using]
+    direct = not connection.queries_logged and not connection.execute_wrappers
+    if connection.vendor == "postgresql" and direct and len(reads) > 1:
+        return _pipelined(connection, reads, using)
+    return {_key(read, using): read.prepared(*read.args, variant=read.variant, using=using) for read in reads}
+
+
+def _pipelined(connection: Any, reads: list[Read], using: str) -> dict[tuple[Any, ...], list[Any]]:
+    """The reads in one psycopg pipeline (sent together, one sync), each through its own cursor."""
+    bound = [read.prepared._bound(connection, read.args, read.variant, using) for read in reads]
+    connection.validate_no_broken_transaction()
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors: list[Any] = []
+    with connection.wrap_database_errors:
+        try:
+            with raw.pipeline():
+                for plan, params in bound:
+                    cursors.append(cursor := raw.cursor())
+                    cursor.execute(plan.sql, params)
+            rows = [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+    return {
+        _key(read, using): _rows_to_results(plan, found, using)
+        for read, (plan, _params), found in zip(reads, bound, rows, strict=True)
+    }
 
 
 def _sqlite_rows(connection: Any, sql: str, params: list[Any]) -> list[Any]:

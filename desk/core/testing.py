@@ -77,3 +77,21 @@ def request_type(code: str = "product_quality") -> Any:
     from desk.tickets.models import RequestType
 
     return RequestType.objects.get(code=code)
+
+
+def sqlite_plan(sql: str, params: Any) -> str:
+    """SQLite's plan for `sql` as a fresh database would choose it, by its indexes alone.
+
+    Another test's ANALYZE (of near-empty tables) can stay in the connection's planner after its
+    transaction is undone, and with it a table scan looks as cheap as the index. The statistics are
+    dropped inside the test's own transaction, which is undone after it.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'")
+        if cursor.fetchone()[0]:
+            cursor.execute("DELETE FROM sqlite_stat1")
+            cursor.execute("ANALYZE sqlite_schema")  # the planner reloads what is left: nothing
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Query, Router
 
 from desk.accounts.api_audit import EventOut, event_out
-from desk.core.api import ERRORS, Id, PageParams, paginate
+from desk.core.api import ERRORS, AuthedRequest, ErrorOut, Id, PageParams, paginate
 from desk.customers import queries, services
 from desk.customers.schemas import (
     BatchOut,
@@ -16,6 +16,8 @@ from desk.customers.schemas import (
     CustomerFilters,
     CustomerOut,
     CustomerPage,
+    RevealIn,
+    RevealOut,
     TimelineParams,
 )
 
@@ -48,3 +50,14 @@ def customer_timeline(request: HttpRequest, customer_id: Id, params: Query[Timel
     """Everything about the customer (tickets, orders, profile changes), newest first."""
     customer = queries.get_customer_for(request.auth, customer_id)
     return [event_out(e) for e in queries.customer_timeline(customer, params.limit, user=request.auth)]
+
+
+@router.post("/{customer_id}/reveal", response={200: RevealOut, **ERRORS, 429: ErrorOut})
+def reveal_contact(request: AuthedRequest, customer_id: Id, payload: RevealIn) -> Any:
+    """The real phone, email or address of one customer for a role that sees them masked, with a reason.
+
+    Recorded as `customer.pii_revealed` (reason and field names, never the values); at most
+    `DESK_PII_REVEALS_PER_HOUR` reveals per user and hour (429 `customer.reveal_limit` beyond).
+    """
+    customer = queries.get_customer_for(request.auth, customer_id, details=False)
+    return services.reveal_contact(customer, by=request.auth, reason=payload.reason, fields=payload.fields)

@@ -106,3 +106,24 @@ class CustomerFilters(Schema):
 
 class TimelineParams(Schema):
     limit: int = Field(50, ge=1, le=200)
+
+
+class RevealIn(Schema):
+    """Why the contact details are needed (recorded), and which of them; none named means all three."""
+
+    reason: Annotated[str, StringConstraints(max_length=1000)] = Field(
+        ..., description="A few words, 2 to 200 characters, e.g. 'call about a lost parcel'."
+    )
+    fields: list[Annotated[str, StringConstraints(max_length=20)]] | None = Field(
+        None, max_length=3, description="phone, email and/or address"
+    )
+
+
+class RevealOut(Schema):
+    """The real values of the fields asked for (null for the others)."""
+
+    customer_id: int
+    phone: str | None
+    email: str | None
+    address: str | None
+    remaining: int | None = Field(..., description="Reveals left to you this hour; null where no limit applies.")

@@ -11,17 +11,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from desk.accounts.permissions import authorize, role_of
+from desk.accounts.permissions import authorize, can, role_of
 from desk.core.errors import Conflict, DomainError, ValidationFailed
 from desk.core.events import diff, record_event
+from desk.core.models import Event
+from desk.customers.errors import RevealLimitReached
 from desk.customers.models import Channel, Customer, CustomerIdentity, CustomerTag, Tier
 
 # Identities on these channels also fill the customer's contact field of the same name.
@@ -414,3 +419,91 @@ def _update_imported(customer: Customer, cleaned: dict[str, Any], tags: list[str
     _apply(customer, cleaned, tags, customer.dedicated_agent)
     _event("customer.updated", customer, by, before=old, after=new, data={"source": "import"})
     return "updated"
+
+
+# --- Revealing masked contact details --------------------------------------------------------------
+REVEALABLE_FIELDS = ("phone", "email", "address")
+REVEAL_REASON_MIN, REVEAL_REASON_MAX = 2, 200  # "丢件" is a reason; a paragraph is not needed
+REVEAL_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RevealedContact:
+    """The real values of the fields asked for (None for the others).
+
+    `remaining` is how many reveals the user has left this hour, None where no limit applies.
+    """
+
+    customer_id: int
+    phone: str | None
+    email: str | None
+    address: str | None
+    remaining: int | None
+
+
+def reveal_contact(customer: Customer, *, by: Any, reason: str, fields: Sequence[str] | None = None) -> RevealedContact:
+    """Show a role that sees masked data one customer's real phone, email or address because the job
+    needs it (an agent must call about a lost parcel), as an audited, limited exception to masking.
+
+    The event records the reason and which fields, never the values: the event log feeds the timeline,
+    the audit trail and webhooks. Roles holding customer.view_pii see the values anyway, so theirs is
+    recorded but not limited. Everyone else may reveal `DESK_PII_REVEALS_PER_HOUR` times an hour, counted
+    from the event log under a lock on the user's row, so parallel requests cannot slip past the count;
+    a refusal is recorded too (it commits, then the error is raised).
+    """
+    sees_all = can(by, "customer.view_pii")
+    if not sees_all:
+        authorize(by, "customer.reveal_pii", subject=customer)
+    data = {"fields": _clean_reveal_fields(fields), "reason": _clean_reason(reason)}
+    with transaction.atomic():
+        remaining = None if sees_all else _reveals_left(by)
+        if remaining == 0:
+            _event("customer.pii_reveal_refused", customer, by, data=data | {"limit": _reveal_limit()})
+        else:
+            _event("customer.pii_revealed", customer, by, data=data)
+    if remaining == 0:
+        raise RevealLimitReached(
+            _("You may reveal contact details %(n)d times an hour and have used them all; try again later.")
+            % {"n": _reveal_limit()}
+        )
+    values = {name: getattr(customer, name) if name in data["fields"] else None for name in REVEALABLE_FIELDS}
+    return RevealedContact(customer_id=customer.pk, **values, remaining=None if remaining is None else remaining - 1)
+
+
+def _clean_reveal_fields(fields: Sequence[str] | None) -> list[str]:
+    """The fields asked for, in a fixed order; none named means all three."""
+    if fields is None or len(fields) == 0:
+        return list(REVEALABLE_FIELDS)
+    if isinstance(fields, str) or not all(isinstance(name, str) for name in fields):
+        raise ValidationFailed(_("Fields must be a list of names."), code="invalid_type", field="fields")
+    unknown = sorted(set(fields) - set(REVEALABLE_FIELDS))
+    if unknown:
+        raise ValidationFailed(
+            _("Only phone, email and address can be revealed, not %(names)s.") % {"names": ", ".join(unknown)},
+            code="customer.bad_reveal_field",
+            field="fields",
+        )
+    return [name for name in REVEALABLE_FIELDS if name in fields]
+
+
+def _clean_reason(reason: Any) -> str:
+    text = clean_text(reason, "reason", max_length=REVEAL_REASON_MAX)
+    if len(text) < REVEAL_REASON_MIN:
+        raise ValidationFailed(
+            _("Say in a few words why you need the contact details (for example: call about a lost parcel)."),
+            code="customer.reveal_reason_required",
+            field="reason",
+        )
+    return text
+
+
+def _reveal_limit() -> int:
+    return max(int(settings.DESK_PII_REVEALS_PER_HOUR), 0)
+
+
+def _reveals_left(user: Any) -> int:
+    """Reveals the user has left in the last hour; locks the user's row until the caller's transaction ends."""
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    since = timezone.now() - REVEAL_WINDOW
+    used = Event.objects.filter(verb="customer.pii_revealed", actor_id=user.pk, created_at__gte=since).count()
+    return max(_reveal_limit() - used, 0)

@@ -16,7 +16,7 @@ from django.db.models import Count, OuterRef, QuerySet, Window
 
 from desk.core.aggregates import joined, split_joined
 from desk.core.models import Event
-from desk.core.prepared import Prepared
+from desk.core.prepared import Prepared, Read
 from desk.customers.models import Customer
 from desk.customers.queries import attach_details, customer_details
 from desk.tickets.models import Attachment, Ticket, TicketMessage, TicketTag
@@ -104,6 +104,11 @@ history: Prepared[Event] = Prepared(
 ticket_tags: Prepared[TicketTag] = Prepared(lambda ticket_id: TicketTag.objects.filter(tickets=ticket_id))
 
 
+def live_reads(ticket_id: int) -> list[Read]:
+    """The conversation, attachments and history (`reads_ahead`: read together)."""
+    return [conversation.ahead(ticket_id), attachments.ahead(ticket_id), history.ahead(ticket_id)]
+
+
 def _members(*team: int, variant: str) -> QuerySet[Any]:
     return assignable_staff(team[0] if variant == "team" else None).values_list(*MEMBER_COLUMNS)
 
@@ -114,6 +119,11 @@ _MEMBERS: Prepared[tuple[Any, ...]] = Prepared(_members)
 def members(team_id: int | None) -> list[tuple[Any, ...]]:
     """`assignable_staff` as the assign picker's tuples."""
     return _MEMBERS(team_id, variant="team") if team_id else _MEMBERS(variant="all")
+
+
+def members_read(team_id: int | None) -> Read:
+    """`members`' read, for `reads_ahead`."""
+    return _MEMBERS.ahead(team_id, variant="team") if team_id else _MEMBERS.ahead(variant="all")
 
 
 def _customer_tickets(customer_id: int, *scope: int, variant: tuple[str, int]) -> QuerySet[Ticket]:
@@ -132,3 +142,9 @@ def customer_tickets(user: Any, customer_id: int, size: int) -> list[Ticket]:
     if scope is None:
         return []
     return _CUSTOMER_TICKETS(customer_id, *scope[1], variant=(scope[0], size))
+
+
+def customer_tickets_reads(user: Any, customer_id: int, size: int) -> list[Read]:
+    """`customer_tickets`' read, for `reads_ahead` (none where the user may see no tickets)."""
+    scope = ticket_scope(user)
+    return [] if scope is None else [_CUSTOMER_TICKETS.ahead(customer_id, *scope[1], variant=(scope[0], size))]

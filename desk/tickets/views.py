@@ -28,9 +28,10 @@ from django.views.decorators.http import require_GET, require_POST
 from desk.accounts.models import Availability
 from desk.accounts.permissions import authorize, can
 from desk.core.errors import DomainError, Forbidden, NotFound
+from desk.core.prepared import Read, reads_ahead
 from desk.customers.models import Channel, Tier
 from desk.customers.queries import get_customer_for
-from desk.customers.views import panel_context
+from desk.customers.views import panel_context, panel_reads
 from desk.tickets import page_reads, services
 from desk.tickets.forms import AssignForm, AttachmentForm, MergeForm, NoteForm, QueueFilterForm, ReplyForm, UpdateForm
 from desk.tickets.models import (
@@ -349,7 +350,17 @@ def _members(ticket: Ticket) -> Any:
 @staff_page
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = _shown_ticket(request, pk)
-    return _render(request, "tickets/detail.html", _detail_context(request, ticket))
+    with reads_ahead(_page_reads(request, ticket)):
+        context = _detail_context(request, ticket)
+    return _render(request, "tickets/detail.html", context)
+
+
+def _page_reads(request: HttpRequest, ticket: Ticket) -> list[Read]:
+    """Every read the page makes once it has its ticket: they need only its ids, so they go out together."""
+    reads = page_reads.live_reads(ticket.pk)
+    if can(request.user, "ticket.assign"):
+        reads.append(page_reads.members_read(ticket.team_id))
+    return reads + panel_reads(request, ticket.customer_id)
 
 
 @require_GET
@@ -357,7 +368,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def live(request: HttpRequest, pk: int) -> HttpResponse:
     """The conversation and status strip, polled by htmx so colleagues' changes appear."""
     ticket = _shown_ticket(request, pk)
-    return _render(request, "tickets/partials/live_response.html", _live_context(ticket, request_types()))
+    with reads_ahead(page_reads.live_reads(ticket.pk)):
+        context = _live_context(ticket, request_types())
+    return _render(request, "tickets/partials/live_response.html", context)
 
 
 # --- Actions --------------------------------------------------------------------------------------

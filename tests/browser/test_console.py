@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from desk.core.testing import make_order, request_type
 from desk.orders.models import Shipment, ShipmentStatus
 from desk.tickets import services
 from desk.tickets.models import CannedReply, MessageKind, RoutingRule, SlaState, Status, Ticket
+from tests.browser.pages import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,17 +36,9 @@ def desk_data(seeded, support_team, agent, senior_agent, supervisor, customer):
     return wanted
 
 
-def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "desk-pass-123")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(re.compile(r".*/$"))
-
-
 def test_agent_finds_ticket_by_chinese_keyword_replies_and_changes_status(page, live_server, desk_data, screenshot):
     ticket = desk_data
-    _log_in(page, live_server, "agent")
+    log_in(page, live_server, "agent")
     assert page.locator("a.brand").inner_text() == "售后客服系统"
 
     page.fill("input[name=q]", "耳机")
@@ -88,14 +80,14 @@ def test_agent_finds_ticket_by_chinese_keyword_replies_and_changes_status(page, 
 
 def test_a_colleagues_reply_appears_without_reloading(page, live_server, desk_data, senior_agent):
     ticket = desk_data
-    _log_in(page, live_server, "agent")
+    log_in(page, live_server, "agent")
     page.goto(f"{live_server.url}/tickets/{ticket.pk}/")
     services.add_note(ticket, "同事备注：已联系仓库补发", by=senior_agent)
     page.locator("[data-testid=conversation]", has_text="同事备注：已联系仓库补发").wait_for(timeout=15_000)
 
 
 def test_supervisor_sees_the_overview(page, live_server, desk_data, screenshot):
-    _log_in(page, live_server, "supervisor")
+    log_in(page, live_server, "supervisor")
     page.click("text=总览")
     page.wait_for_url("**/overview/")
     assert page.locator("h1").inner_text() == "主管总览"
@@ -106,7 +98,7 @@ def test_supervisor_sees_the_overview(page, live_server, desk_data, screenshot):
 
 
 def test_pages_render_in_english_and_back_in_chinese(page, live_server, desk_data, screenshot):
-    _log_in(page, live_server, "supervisor")
+    log_in(page, live_server, "supervisor")
     assert page.locator("[data-testid=tab-mine]").inner_text() == "我的"
     with page.expect_navigation():
         page.select_option("select[name=language]", "en")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from desk.core.events import record_event, record_event_rows
 from desk.core.models import Event
+from desk.core.testing import sqlite_plan
 
 pytestmark = pytest.mark.django_db
 # These read SQLite's own query plan and index syntax; CI's SQLite run has them. The PostgreSQL run
@@ -21,10 +22,7 @@ sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQ
 
 
 def _plan(queryset: QuerySet[Any]) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+    return sqlite_plan(*queryset.query.sql_with_params())
 
 
 @pytest.mark.parametrize(

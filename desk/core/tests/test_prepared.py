@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Window
 
 from desk.core.aggregates import PAIR, joined, pair, split_joined
-from desk.core.prepared import NotPreparable, Prepared
+from desk.core.prepared import NotPreparable, Prepared, reads_ahead
 from desk.core.testing import make_customer, make_order
 from desk.customers.models import Customer, CustomerIdentity
 from desk.orders.models import Order, OrderItem
@@ -131,3 +131,71 @@ def test_on_postgresql_a_hot_read_becomes_a_prepared_statement_of_the_connection
         statements = [row[0] for row in cursor.fetchall()]
     assert len(statements) == 1, statements  # planned once, then reused with new values
     assert "$1" in statements[0]  # the values travel apart from the SQL (server-side binding)
+
+
+def test_reads_run_ahead_are_handed_out_once_each_with_the_results_of_a_plain_read():
+    from django.test.utils import CaptureQueriesContext
+
+    first, second = make_customer("周八"), make_customer("吴九")
+    make_order(first, unit_price="8.80")
+    make_order(second, items=2)
+    orders = Prepared(_orders)
+    items = Prepared(lambda order_id: OrderItem.objects.filter(order__customer_id=order_id).values_list("sku"))
+    expected = ([_facts(o) for o in _orders(first.pk)], [_facts(o) for o in _orders(second.pk)])
+    expected_items = list(OrderItem.objects.filter(order__customer_id=second.pk).values_list("sku"))
+
+    # Queries are not logged here: on PostgreSQL the three go out in one pipeline.
+    with reads_ahead([orders.ahead(first.pk), orders.ahead(second.pk), items.ahead(second.pk)]):
+        with CaptureQueriesContext(connection) as inside:
+            got = ([_facts(o) for o in orders(first.pk)], [_facts(o) for o in orders(second.pk)])
+            got_items = items.rows(second.pk)
+        assert inside.captured_queries == []  # each came from the reads run ahead
+        assert (got, got_items) == (expected, expected_items)
+        with CaptureQueriesContext(connection) as again:
+            assert [_facts(o) for o in orders(first.pk)] == expected[0]  # a second read runs again
+            assert orders(first.pk + second.pk + 1000) == []  # as does one not announced
+        assert len(again.captured_queries) == 2
+    with CaptureQueriesContext(connection) as after:
+        orders(second.pk)
+    assert len(after.captured_queries) == 1  # nothing is kept past the block
+
+
+def test_a_block_inside_a_block_reads_only_what_the_outer_one_did_not():
+    from django.test.utils import CaptureQueriesContext
+
+    customer = make_customer("郑十")
+    make_order(customer)
+    orders = Prepared(_orders)
+    expected = [o.pk for o in _orders(customer.pk)]
+    with reads_ahead([orders.ahead(customer.pk)]):
+        with (
+            CaptureQueriesContext(connection) as inner,
+            reads_ahead([orders.ahead(customer.pk), orders.ahead(customer.pk + 1)]),
+        ):
+            assert [o.pk for o in orders(customer.pk)] == expected
+            assert orders(customer.pk + 1) == []
+        assert len(inner.captured_queries) == 1  # only the read the outer block had not made
+
+
+def test_reads_ahead_in_a_broken_transaction_are_refused():
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    customer = make_customer()
+    orders = Prepared(_orders)
+    with transaction.atomic():
+        connection.needs_rollback = True
+        with (
+            pytest.raises(TransactionManagementError),
+            reads_ahead([orders.ahead(customer.pk), orders.ahead(customer.pk + 1)]),
+        ):
+            pass
+        connection.needs_rollback = False
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner setting")
+def test_postgresql_connections_price_index_reads_for_memory_not_spinning_disks():
+    # settings.DB_RANDOM_PAGE_COST, sent with each pooled connection's start-up (no statement per request)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert float(cursor.fetchone()[0]) == 1.1

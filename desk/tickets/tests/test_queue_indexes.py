@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from desk.core.testing import sqlite_plan
 from desk.tickets.forms import QueueFilterForm
 from desk.tickets.queries import tickets_visible_to
 from desk.tickets.views import _queue_columns
@@ -17,10 +18,7 @@ sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQ
 def _plan(user, **filters: str) -> str:
     form = QueueFilterForm(filters)
     queryset = _queue_columns(form.apply(tickets_visible_to(user), user))[:51]
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+    return sqlite_plan(*queryset.query.sql_with_params())
 
 
 @sqlite_only
