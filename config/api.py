@@ -12,6 +12,7 @@ from desk.accounts.api import api_auth
 from desk.accounts.api import router as tokens_router
 from desk.accounts.api_audit import router as events_router
 from desk.cases.api import router as cases_router
+from desk.cases.api_notices import router as notices_router
 from desk.cases.api_workflows import router as case_workflows_router
 from desk.core import api as core_api
 from desk.customers.api import router as customers_router
@@ -43,3 +44,4 @@ api.add_router("/orders", orders_router)
 api.add_router("/imports", imports_router)
 api.add_router("/cases", cases_router)
 api.add_router("/cases", case_workflows_router)  # exchange, repair, compensation, disputes ...
+api.add_router("/notices", notices_router)  # the customer-notice outbox of channel integrations

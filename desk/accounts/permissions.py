@@ -50,6 +50,7 @@ ACTIONS = {
     "stock.manage": "Receive stock and ship exchange replacements and reshipped parts",
     "case.dispute": "Open and mediate minor disputes, and hand them to legal",
     "case.legal": "Handle major (legal) disputes and record arbitration",
+    "notice.deliver": "Read the customer-notice outbox of a channel and report each delivery (channel integrations)",
 }
 _CASE_DESK = ["case.create", "case.handle"]
 _CASE_LEAD = [*_CASE_DESK, "case.policy_exception", "case.dispute"]
@@ -117,7 +118,15 @@ DEFAULT_GRANTS: dict[str, Sequence[tuple[str, Decimal | None]]] = {
     Role.ADMIN: [(a, None) for a in ACTIONS],
     Role.INTEGRATION: [
         (a, None)
-        for a in [*_DESK, "ticket.view_all", "ticket.assign", "customer.view_pii", "customer.edit", "order.import"]
+        for a in [
+            *_DESK,
+            "ticket.view_all",
+            "ticket.assign",
+            "customer.view_pii",
+            "customer.edit",
+            "order.import",
+            "notice.deliver",
+        ]
     ],
 }
 

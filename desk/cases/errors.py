@@ -63,3 +63,9 @@ class ProposalClosed(Conflict):
 
 class DisputeConflict(Conflict):
     code = "case.dispute_conflict"
+
+
+class NoticeConflict(Conflict):
+    """The notice cannot take this report where it stands (the desk sends it itself, or it was delivered)."""
+
+    code = "notice.conflict"

@@ -7,14 +7,16 @@ How a notice travels:
 - The text is rendered then, in the customer's language (zh-hans or en), for the customer's
   preferred channel. Email is sent by a Huey job after commit through Django's email backend;
   other channels (web chat, WeChat, app, phone) have no sender in this process: their rows are
-  the outbox their channel integration reads, and it calls `mark_notice_sent`.
+  the outbox their channel integration drains over the API (/api/notices: claim, then report
+  each as delivered or failed), or, inside the process, through `mark_notice_sent`.
 - A failed email is retried with backoff by `sweep_result_notices` (every minute). A worker
   claims a notice with a conditional UPDATE (one row updated = it owns the attempt), so two
   workers never send the same attempt; delivery is at least once.
 - A result notice (the case is finished: refunded, closed, expired, withdrawn, completed) must be
-  delivered within `RESULT_NOTICE_WITHIN` (24 h). Half way, one waiting in a channel outbox is
-  sent by email instead when the customer has an address; when the 24 h pass undelivered, the
-  sweep records `case.result_notice_overdue` (escalated) once.
+  delivered within `RESULT_NOTICE_WITHIN` (24 h). Half way, one still undelivered in a channel
+  outbox (or at once, one its channel gave up on) is sent by email instead when the customer has
+  an address; when the 24 h pass undelivered, the sweep records `case.result_notice_overdue`
+  (escalated) once.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from desk.accounts.permissions import authorize
+from desk.cases.errors import NoticeConflict
 from desk.cases.models import CASE_PREFIX, AfterSalesCase, CustomerNotice, NoticeStatus
 from desk.core.bulk import id_list, insert_rows
+from desk.core.errors import NotFound
 from desk.core.events import EventFacts, record_event
 from desk.core.prepared import Prepared
 from desk.customers.models import Channel, CustomerIdentity
@@ -483,21 +488,167 @@ def _sent(notice: CustomerNotice) -> None:
 
 def _failed(notice: CustomerNotice, error: str, *, give_up: bool = False) -> None:
     gave_up = give_up or notice.attempts >= MAX_ATTEMPTS
-    delay = min(BASE_DELAY * 2 ** (notice.attempts - 1), MAX_DELAY)
     CustomerNotice.objects.filter(pk=notice.pk, status=NoticeStatus.SENDING).update(
         status=NoticeStatus.DEAD if gave_up else NoticeStatus.FAILED,
-        next_attempt_at=None if gave_up else timezone.now() + delay,
+        next_attempt_at=None if gave_up else timezone.now() + _backoff(notice.attempts),
         claimed_until=None,
         last_error=error[:500],
     )
 
 
-def mark_notice_sent(notice: CustomerNotice) -> bool:
-    """A channel integration delivered an outbox notice; False when it was already sent."""
-    return bool(
-        CustomerNotice.objects.filter(pk=notice.pk)
-        .exclude(status=NoticeStatus.SENT)
-        .update(status=NoticeStatus.SENT, sent_at=timezone.now(), claimed_until=None, next_attempt_at=None)
+def _backoff(attempts: int) -> timedelta:
+    """1, 2, 4 ... minutes after the first, second, third ... failed attempt, at most an hour."""
+    return min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
+
+
+def mark_notice_sent(notice: CustomerNotice, *, by: Any = None) -> bool:
+    """An integration inside this process delivered an outbox notice; False when it was already sent.
+
+    Trusted code (no permission check), recorded like the API's report (`notice.delivered`).
+    """
+    with transaction.atomic():
+        locked = _locked_notice(notice.pk)
+        if locked.status == NoticeStatus.SENT:
+            return False
+        _delivered(locked, by=by, provider_message_id="")
+    return True
+
+
+# --- The channel outbox: integrations claim notices and report each delivery (the notices API) -------
+# Each report records an event on the case (`notice.delivered`, `notice.failed`): the timeline shows it
+# and webhooks carry it. A claim records none: pollers claim every few seconds, and the report that
+# follows tells what happened.
+OUTBOX_CLAIM_FOR = timedelta(minutes=5)  # a provider's batch fits; a dead poller's notices come back then
+MAX_CLAIM = 100
+
+
+def outbox_due(now: datetime, channel: str) -> Q:
+    """Notices of `channel` a poller may take now: waiting, due again after a failure, or abandoned
+    by a poller whose claim ran out."""
+    waiting = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED]) & (
+        Q(next_attempt_at=None) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)
+    return (waiting | abandoned) & Q(channel=channel)
+
+
+def claim_notices(channel: str, *, by: Any, limit: int = 20) -> list[int]:
+    """Hand up to `limit` due notices of an outbox channel to one poller, oldest first, for OUTBOX_CLAIM_FOR.
+
+    Two pollers never hold the same notice: rows another poller is claiming at this moment are
+    skipped (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite runs one writing transaction at a time),
+    and the UPDATE checks again that each is still due. A poller that dies leaves its notices to
+    come back when the claim runs out, so delivery is at least once. Each claim counts an attempt.
+    Returns the claimed ids.
+    """
+    authorize(by, "notice.deliver")
+    _refuse_desk_channel(channel)
+    now = timezone.now()
+    with transaction.atomic():
+        due = CustomerNotice.objects.filter(outbox_due(now, channel)).order_by("pk")
+        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[: min(limit, MAX_CLAIM)])
+        CustomerNotice.objects.filter(outbox_due(now, channel), pk__in=ids).update(
+            status=NoticeStatus.SENDING, claimed_until=now + OUTBOX_CLAIM_FOR, attempts=F("attempts") + 1
+        )
+    return ids
+
+
+def record_notice_delivered(notice_id: int, *, by: Any, provider_message_id: str = "") -> CustomerNotice:
+    """The channel integration delivered an outbox notice: it is sent (and its 24 h timer is met).
+
+    Idempotent: a notice already sent is answered as it stands, with no second event, so an
+    integration that repeats a report whose answer it lost never sees an error. A notice that had
+    been given up on is sent all the same: the customer has it.
+    """
+    authorize(by, "notice.deliver")
+    with transaction.atomic():
+        notice = _locked_notice(notice_id)
+        _refuse_desk_channel(notice.channel)
+        if notice.status != NoticeStatus.SENT:
+            _delivered(notice, by=by, provider_message_id=provider_message_id)
+    return notice
+
+
+def record_notice_failed(notice_id: int, *, by: Any, error: str, retry: bool) -> CustomerNotice:
+    """The channel could not deliver: FAILED and due again after the module's backoff, or DEAD when
+    `retry` is false (no such user, blocked) or the attempts are used up.
+
+    A DEAD result notice goes by email at the next sweep; the 24 h escalation still applies. A report
+    that would change nothing (the notice was already given up on, or already waits for its next
+    attempt) answers the notice as it stands, so a repeated report does not count twice.
+    """
+    authorize(by, "notice.deliver")
+    now = timezone.now()
+    with transaction.atomic():
+        notice = _locked_notice(notice_id)
+        _refuse_desk_channel(notice.channel)
+        if notice.status == NoticeStatus.SENT:
+            raise NoticeConflict(
+                _("Notice %(id)s was already delivered; a failure cannot be reported for it.") % {"id": notice.pk},
+                code="notice.already_sent",
+            )
+        if _repeated_failure(notice, now, retry=retry):
+            return notice
+        before = _state(notice)
+        notice.attempts += notice.status != NoticeStatus.SENDING  # unclaimed: this report is its attempt
+        gave_up = not retry or notice.attempts >= MAX_ATTEMPTS
+        notice.status = NoticeStatus.DEAD if gave_up else NoticeStatus.FAILED
+        notice.next_attempt_at = None if gave_up else now + _backoff(notice.attempts)
+        notice.claimed_until, notice.last_error = None, error[:500]
+        notice.save(update_fields=["status", "attempts", "next_attempt_at", "claimed_until", "last_error"])
+        _notice_event("notice.failed", notice, by, before, {"error": notice.last_error, "retry": retry})
+    return notice
+
+
+def _locked_notice(notice_id: int) -> CustomerNotice:
+    notice = CustomerNotice.objects.select_for_update(of=("self",)).select_related("case").filter(pk=notice_id).first()
+    if notice is None:
+        raise NotFound(_("There is no notice %(id)s.") % {"id": notice_id}, code="notice.not_found")
+    return notice
+
+
+def _refuse_desk_channel(channel: str) -> None:
+    if channel in SENDERS:
+        raise NoticeConflict(
+            _("The desk sends %(channel)s notices itself; their delivery cannot be claimed or reported.")
+            % {"channel": channel},
+            code="notice.sent_by_desk",
+        )
+
+
+def _repeated_failure(notice: CustomerNotice, now: datetime, *, retry: bool) -> bool:
+    if notice.status == NoticeStatus.DEAD:
+        return True
+    due_again = notice.next_attempt_at
+    return retry and notice.status == NoticeStatus.FAILED and due_again is not None and due_again > now
+
+
+def _delivered(notice: CustomerNotice, *, by: Any, provider_message_id: str) -> None:
+    before = _state(notice)
+    notice.attempts += notice.status != NoticeStatus.SENDING  # unclaimed: this report is its attempt
+    notice.status, notice.sent_at = NoticeStatus.SENT, timezone.now()
+    notice.claimed_until = notice.next_attempt_at = None
+    notice.last_error = ""
+    notice.save(update_fields=["status", "attempts", "sent_at", "claimed_until", "next_attempt_at", "last_error"])
+    _notice_event("notice.delivered", notice, by, before, {"provider_message_id": provider_message_id})
+
+
+def _state(notice: CustomerNotice) -> dict[str, Any]:
+    return {"status": notice.status, "attempts": notice.attempts}
+
+
+def _notice_event(verb: str, notice: CustomerNotice, by: Any, before: dict[str, Any], data: dict[str, Any]) -> None:
+    """On the case, so its timeline shows the delivery and webhooks carry it with the case's facts."""
+    case = notice.case
+    record_event(
+        verb,
+        actor=by,
+        subject=case,
+        customer_id=case.customer_id,
+        ticket_id=case.ticket_id,
+        before=before,
+        after=_state(notice),
+        data={"notice": notice.pk, "kind": notice.kind, "channel": notice.channel, **data},
     )
 
 
@@ -526,23 +677,36 @@ def _unsent_results() -> Q:
 
 
 def _fall_back_to_email(now: datetime) -> int:
-    """A result notice still waiting in a channel outbox half way to its deadline goes by email too."""
+    """A result notice its channel has not delivered half way to its deadline, or has given up on,
+    goes by email instead, with the email's own attempts. One a poller holds a live claim on is left
+    alone: it may be on its way (the claim runs out within minutes)."""
     waiting = (
         CustomerNotice.objects.filter(
-            _unsent_results(), status=NoticeStatus.PENDING, created_at__lte=now - FALLBACK_AFTER
+            _unsent_results(),
+            _idle_in_outbox(now),
+            Q(created_at__lte=now - FALLBACK_AFTER) | Q(status=NoticeStatus.DEAD),
         )
-        .exclude(channel__in=list(SENDERS))
         .exclude(case__customer__email="")
         .values_list("pk", "case__customer__email")
     )
     switched = 0
     for pk, email in waiting:
-        switched += (
-            CustomerNotice.objects.filter(pk=pk, status=NoticeStatus.PENDING)
-            .exclude(channel__in=list(SENDERS))
-            .update(channel=Channel.EMAIL, recipient=email, next_attempt_at=now)
+        switched += CustomerNotice.objects.filter(_idle_in_outbox(now), pk=pk).update(
+            channel=Channel.EMAIL,
+            recipient=email,
+            status=NoticeStatus.PENDING,
+            attempts=0,
+            claimed_until=None,
+            next_attempt_at=now,
         )
     return switched
+
+
+def _idle_in_outbox(now: datetime) -> Q:
+    """In a channel outbox and undelivered: waiting, failed, given up, or claimed by a poller that went quiet."""
+    idle = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED, NoticeStatus.DEAD])
+    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)
+    return (idle | abandoned) & ~Q(channel__in=list(SENDERS))
 
 
 def _escalate_overdue(now: datetime) -> int:

@@ -14,11 +14,12 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
-from django.db.models import BooleanField, F, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from desk.accounts.permissions import can, grants_for, role_of
+from desk.accounts.permissions import authorize, can, grants_for, role_of
 from desk.cases.models import (
     CASE_PREFIX,
     FINISHED_CASE_STATES,
@@ -28,6 +29,7 @@ from desk.cases.models import (
     CaseType,
     CompensationGrant,
     CompensationKind,
+    CustomerNotice,
     Refund,
     RefundStatus,
     ShippingInsuranceClaim,
@@ -35,7 +37,7 @@ from desk.cases.models import (
 from desk.core.errors import NotFound
 from desk.core.models import Event
 from desk.core.prepared import Prepared
-from desk.customers.models import Customer
+from desk.customers.models import Customer, CustomerIdentity
 from desk.evidence.models import Dispute, EvidenceFile, SolutionProposal
 from desk.orders.models import Order
 
@@ -397,3 +399,41 @@ def get_subject(case: AfterSalesCase, kind: str, pk: int) -> Any:
     if found is None:
         raise NotFound(f"No {kind} {pk} on case {case.number}.", code="case.subject_not_found")
     return found
+
+
+# --- The customer-notice outbox (channel integrations, /api/notices) -------------------------------
+NOTICE_COLUMNS = (
+    "id", "case_id", "customer_id", "channel", "address", "kind", "is_result", "language", "subject", "body",
+    "status", "attempts", "last_error", "created_at", "next_attempt_at", "claimed_until", "sent_at", "due_at",
+)  # fmt: skip
+
+
+def notice_outbox(
+    user: Any, channel: str, *, status: str | None = None, after: int = 0, limit: int = 50
+) -> list[dict[str, Any]]:
+    """A channel's notices oldest first, those after id `after`: paged by key, never counted, as a
+    busy outbox keeps every delivered notice. Needs notice.deliver: the rows carry customers'
+    addresses and messages (403 otherwise)."""
+    authorize(user, "notice.deliver")
+    rows = _notice_rows().filter(channel=channel, pk__gt=after)
+    if status:
+        rows = rows.filter(status=status)
+    return list(rows.order_by("pk")[:limit])
+
+
+def notices_by_id(user: Any, ids: list[int]) -> list[dict[str, Any]]:
+    """These notices (just claimed or reported on), oldest first; needs notice.deliver."""
+    authorize(user, "notice.deliver")
+    return list(_notice_rows().filter(pk__in=ids).order_by("pk")) if ids else []
+
+
+def _notice_rows() -> QuerySet[Any]:
+    """Notice rows as dicts; `address` is the recipient written with the notice, or, when the desk had
+    none then, the customer's oldest identity on the channel now (a WeChat user who wrote in since)."""
+    identity = (
+        CustomerIdentity.objects.filter(customer_id=OuterRef("case__customer_id"), channel=OuterRef("channel"))
+        .order_by("pk")
+        .values("value")[:1]
+    )
+    address = Coalesce(NullIf(F("recipient"), Value("")), Subquery(identity), Value(""))
+    return CustomerNotice.objects.annotate(customer_id=F("case__customer_id"), address=address).values(*NOTICE_COLUMNS)

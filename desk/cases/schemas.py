@@ -15,12 +15,15 @@ from desk.cases.models import (
     ExchangeMode,
     Exclusion,
     Grade,
+    NoticeStatus,
     Reason,
     RepairOffer,
     RepairResult,
     ServiceMode,
 )
-from desk.core.api import Id
+from desk.cases.notices import MAX_CLAIM
+from desk.core.api import MAX_ID, Id
+from desk.customers.models import Channel
 from desk.evidence.models import ConfirmationChannel, DisputeTier
 
 CaseRef = Annotated[str, StringConstraints(max_length=20)]
@@ -419,3 +422,63 @@ class CasePage(Schema):
     limit: int
     offset: int
     next_offset: int | None
+
+
+# --- The customer-notice outbox (/api/notices) ------------------------------------------------------
+NOTICE_PAGE_MAX = 200
+
+
+class NoticeFilters(Schema):
+    channel: Channel = Field(description="The outbox to read: web, wechat, app, phone ... (email is read-only).")
+    status: NoticeStatus | None = Field(None, description="Only notices in this state.")
+    after: int = Field(0, ge=0, le=MAX_ID, description="Notices after this id (the last id of the previous page).")
+    limit: int = Field(50, ge=1, le=NOTICE_PAGE_MAX)
+
+
+class NoticeClaimIn(Schema):
+    channel: Channel
+    limit: int = Field(20, ge=1, le=MAX_CLAIM, description="Claim at most this many due notices.")
+
+
+class NoticeDeliveredIn(Schema):
+    provider_message_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = Field(
+        "", description="The channel provider's id of the message, kept in the event log."
+    )
+
+
+class NoticeFailedIn(Schema):
+    error: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    retry: bool = Field(True, description="False when retrying cannot help (no such user, blocked): gives up.")
+
+
+class NoticeOut(Schema):
+    id: int
+    case_id: int
+    case_number: str
+    customer_id: int
+    channel: str
+    recipient: str = Field(description="The customer's address on the channel (OpenID, phone number ...).")
+    kind: str
+    is_result: bool = Field(description="The case's result: must reach the customer within 24 h.")
+    language: str
+    subject: str
+    body: str
+    status: NoticeStatus
+    attempts: int
+    last_error: str
+    created_at: datetime
+    next_attempt_at: datetime | None
+    claimed_until: datetime | None = Field(description="A claim holds the notice for its poller until then.")
+    sent_at: datetime | None
+    due_at: datetime | None
+
+
+class NoticePage(Schema):
+    """Oldest first; pass `next_after` as `after` for the next page (null on the last)."""
+
+    items: list[NoticeOut]
+    next_after: int | None
+
+
+class NoticeClaimOut(Schema):
+    items: list[NoticeOut]

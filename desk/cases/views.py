@@ -196,6 +196,8 @@ EVENT_LABELS: dict[str, Promise] = {
     "case.dispute_resolved": gettext_lazy("resolved the dispute"),
     "case.inspection_overdue": gettext_lazy("the return was not inspected in time (escalated)"),
     "case.result_notice_overdue": gettext_lazy("the result notice was not delivered within 24 h"),
+    "notice.delivered": gettext_lazy("notice delivered to the customer"),
+    "notice.failed": gettext_lazy("notice could not be delivered"),
     "permission.denied": gettext_lazy("was refused an action"),
 }
 
@@ -266,6 +268,8 @@ def _translated_details() -> dict[str, str]:
         "reference": _("Reference"),
         "message": _("Message"),
         "address": _("Return address"),
+        "provider_message_id": _("Provider message id"),
+        "error": _("Error"),
     }
 
 

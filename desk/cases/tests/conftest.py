@@ -66,3 +66,56 @@ def delivered_order(paid_order: Any, time_machine: Any) -> Any:
     deliver(paid_order)
     time_machine.move_to(at(12), tick=False)
     return paid_order
+
+
+@pytest.fixture
+def step(django_capture_on_commit_callbacks: Any) -> Any:
+    """Run a service call and what follows its commit (the inline Huey jobs: notices, webhooks)."""
+
+    def _step(action: Any, *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return action(*args, **kwargs)
+
+    return _step
+
+
+def ok(response: Any) -> Any:
+    """The JSON of a 200 answer."""
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def error(response: Any, status: int) -> dict[str, Any]:
+    """The error body of a `status` answer, in the API's one shape."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"code", "message", "field"}
+    return dict(body)
+
+
+def return_and_refund(step: Any, case: Any, agent: Any, clerk: Any, manager: Any) -> Any:
+    """Walk a requested return case to its refund, each step with what follows its commit (`step`)."""
+    from desk.cases import services
+    from desk.cases.models import Grade
+
+    case = step(services.approve_case, case, by=agent)
+    case = step(services.send_return_instructions, case, by=agent, address="上海市嘉定区仓库路1号",
+                contact="退货组", phone="021-5555", packing="原包装")  # fmt: skip
+    case = step(services.record_return_shipment, case, carrier="SF", tracking_number="SF123")
+    case = step(services.receive_return, case, by=clerk)
+    case = step(services.inspect_return, case, by=clerk, grade=Grade.A, complete=True, original=True,
+                defect=False, human_damage=False)  # fmt: skip
+    step(services.start_refund, case, by=manager)
+    case.refresh_from_db()
+    return case
+
+
+def open_return(step: Any, order: Any) -> Any:
+    """A return-and-refund case the customer opened for the order's first line."""
+    from desk.cases import services
+    from desk.cases.models import CaseType, Reason
+
+    return step(
+        services.open_case, by=None, order=order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
+        items=lines(order, 1),
+    )  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from desk.accounts.services import issue_token
 from desk.cases import payments
 from desk.cases.models import AfterSalesCase, CaseState, CaseType, Reason
-from desk.cases.tests.conftest import at
+from desk.cases.tests.conftest import at, error, ok
 from desk.core.testing import make_customer, make_order
 
 
@@ -54,18 +54,6 @@ def opened(api: Api, order: Any, *quantities: int, **fields: Any) -> dict[str, A
     response = api.post("", request_body(order, *quantities, **fields))
     assert response.status_code == 201, response.content
     return response.json()
-
-
-def ok(response: Any) -> dict[str, Any]:
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def error(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"code", "message", "field"}
-    return body
 
 
 # --- A whole return ---------------------------------------------------------------------------------

@@ -18,23 +18,12 @@ from django.test.utils import CaptureQueriesContext
 from desk.cases import notices, services, sweep
 from desk.cases import services_exchange as exchange
 from desk.cases.errors import IllegalTransition
-from desk.cases.models import CaseType, CustomerNotice, ExchangeMode, Grade, NoticeStatus, Reason
-from desk.cases.tests.conftest import lines
+from desk.cases.models import CaseType, CustomerNotice, ExchangeMode, NoticeStatus, Reason
+from desk.cases.tests.conftest import lines, open_return, return_and_refund
 from desk.core.models import Event
 from desk.customers.models import Channel, CustomerIdentity, Tier
 
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
-
-
-@pytest.fixture
-def step(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run a service call and what follows its commit (the inline Huey send job)."""
-
-    def _step(action: Any, *args: Any, **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return _step
 
 
 def prefer(customer: Any, channel: str, language: str = "zh-hans", **fields: Any) -> Any:
@@ -43,26 +32,6 @@ def prefer(customer: Any, channel: str, language: str = "zh-hans", **fields: Any
         setattr(customer, name, value)
     customer.save()
     return customer
-
-
-def open_return(step: Any, order: Any) -> Any:
-    return step(
-        services.open_case, by=None, order=order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
-        items=lines(order, 1),
-    )  # fmt: skip
-
-
-def return_and_refund(step: Any, case: Any, agent: Any, clerk: Any, manager: Any) -> Any:
-    case = step(services.approve_case, case, by=agent)
-    case = step(services.send_return_instructions, case, by=agent, address="上海市嘉定区仓库路1号",
-                contact="退货组", phone="021-5555", packing="原包装")  # fmt: skip
-    case = step(services.record_return_shipment, case, carrier="SF", tracking_number="SF123")
-    case = step(services.receive_return, case, by=clerk)
-    case = step(services.inspect_return, case, by=clerk, grade=Grade.A, complete=True, original=True,
-                defect=False, human_damage=False)  # fmt: skip
-    step(services.start_refund, case, by=manager)
-    case.refresh_from_db()
-    return case
 
 
 def kinds(case: Any) -> list[tuple[str, bool]]:

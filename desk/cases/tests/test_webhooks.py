@@ -35,15 +35,6 @@ def subscribed(db: Any, receiver: Receiver) -> Any:
     )
 
 
-@pytest.fixture
-def step(django_capture_on_commit_callbacks: Any) -> Any:
-    def _step(action: Any, *args: Any, **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return _step
-
-
 def test_a_case_endpoint_receives_every_step_of_a_return(
     subscribed: Any, receiver: Receiver, delivered_order: Any, agent: Any, warehouse_clerk: Any, manager: Any,
     step: Any,
