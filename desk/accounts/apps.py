@@ -8,7 +8,12 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+
         from desk.accounts.backends import forget_user
+        from desk.accounts.sessions import forget_session_user
+
+        request_started.connect(forget_session_user, dispatch_uid="accounts.forget_session_user")
 
         # Users are cached for pages (desk.accounts.backends.StaffBackend): a change drops the copy.
         for sender in (settings.AUTH_USER_MODEL, "accounts.StaffProfile"):

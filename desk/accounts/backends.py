@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
+from desk.accounts.sessions import take_session_user
 from desk.core.prepared import Prepared
 
 USER_CACHE_KEY = "desk:user:v1:{pk}"
@@ -29,7 +30,7 @@ class StaffBackend(ModelBackend):
                 if user is not None:
                     cache.set(key, user, USER_CACHE_SECONDS)
         else:
-            user = _load_user(user_id)
+            user = take_session_user(user_id) or _load_user(user_id)  # read with the session, or now
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
