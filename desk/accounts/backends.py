@@ -22,15 +22,17 @@ USER_CACHE_SECONDS = 300
 
 class StaffBackend(ModelBackend):
     def get_user(self, user_id: Any) -> Any:
-        if getattr(settings, "DESK_SHARED_CACHE", False):
+        # Read with this request's session (desk.accounts.sessions), else from the shared cache or now.
+        user = take_session_user(user_id)
+        if user is None and getattr(settings, "DESK_SHARED_CACHE", False):
             key = USER_CACHE_KEY.format(pk=user_id)
             user = cache.get(key)
             if user is None:
                 user = _load_user(user_id)
                 if user is not None:
                     cache.set(key, user, USER_CACHE_SECONDS)
-        else:
-            user = take_session_user(user_id) or _load_user(user_id)  # read with the session, or now
+        elif user is None:
+            user = _load_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -55,7 +55,7 @@ def _newest(customer_id: int, size: int) -> QuerySet[Order]:
 
 _RECENT_ORDERS: Prepared[Order] = Prepared(
     lambda customer_id, variant: (
-        _newest(customer_id, variant).select_related("storefront", "customer").annotate(listed=Window(Count("id")))
+        _newest(customer_id, variant).select_related("storefront").annotate(listed=Window(Count("id")))
     )
 )
 _RECENT_ITEMS: Prepared[OrderItem] = Prepared(
