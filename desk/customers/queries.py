@@ -229,32 +229,43 @@ def search_customers(
     return qs
 
 
-def customer_timeline(customer: Customer, limit: int = 50, *, user: Any = None) -> list[Event]:
+def customer_timeline(customer: Customer, limit: int = 50, *, user: Any = None, shown: bool = False) -> list[Event]:
     """Everything that happened about this customer, newest first (tickets, orders, profile).
 
     With `user`, events of tickets that user may not open are left out, so the timeline does not
     tell what another team's tickets are about. Without it (internal use) nothing is left out.
+    `shown`: only what a timeline line shows (`TIMELINE_SHOWN`), not the before/after/data documents.
     """
     if user is None or can(user, "ticket.view_all"):
-        return _TIMELINE(customer.pk, variant=limit)
+        return _TIMELINE(customer.pk, variant=(limit, shown))
     events = Event.objects.filter(customer_id=customer.pk)
     if user is not None:
         from desk.tickets.queries import tickets_visible_to  # tickets build on customers
 
         visible = tickets_visible_to(user).filter(customer=customer).values("id")
         events = events.filter(Q(ticket_id__isnull=True) | Q(ticket_id__in=Subquery(visible)))
-    return list(events.select_related("actor").order_by("-id")[:limit])
+    return list(_timeline_columns(events, shown).order_by("-id")[:limit])
 
 
-def customer_timeline_reads(customer_id: int, limit: int, *, user: Any = None) -> list[Read]:
+def customer_timeline_reads(customer_id: int, limit: int, *, user: Any = None, shown: bool = False) -> list[Read]:
     """`customer_timeline`'s read where it is a prepared one (users who see every ticket), for `reads_ahead`."""
-    return [_TIMELINE.ahead(customer_id, variant=limit)] if user is None or can(user, "ticket.view_all") else []
+    if user is None or can(user, "ticket.view_all"):
+        return [_TIMELINE.ahead(customer_id, variant=(limit, shown))]
+    return []
+
+
+# A timeline line: when, who (the label kept on the event), what, and which ticket.
+TIMELINE_SHOWN = ("created_at", "actor_label", "verb", "ticket_id", "customer_id")
+
+
+def _timeline_columns(events: QuerySet[Event], shown: bool) -> QuerySet[Event]:
+    return events.only(*TIMELINE_SHOWN) if shown else events
 
 
 _TIMELINE: Prepared[Event] = Prepared(
-    lambda customer_id, variant: (
-        Event.objects.filter(customer_id=customer_id).select_related("actor").order_by("-id")[:variant]
-    )
+    lambda customer_id, variant: _timeline_columns(Event.objects.filter(customer_id=customer_id), variant[1]).order_by(
+        "-id"
+    )[: variant[0]]
 )
 
 
@@ -285,7 +296,7 @@ def customer_360(customer: Customer, user: Any, *, orders: int = 5, tickets: int
     with reads_ahead(customer_360_reads(customer.pk, user, orders=orders, tickets=tickets, events=events)):
         recent_tickets = customer_tickets(user, customer.pk, tickets)
         recent_orders = order_queries.recent_orders(user, customer.pk, orders)
-        timeline = customer_timeline(customer, events, user=user)
+        timeline = customer_timeline(customer, events, user=user, shown=True)
     return Customer360(
         profile=present_customer(customer, user),
         orders=[order_queries.present_order(o, user) for o in recent_orders],
@@ -304,5 +315,5 @@ def customer_360_reads(customer_id: int, user: Any, *, orders: int, tickets: int
     return [
         *customer_tickets_reads(user, customer_id, tickets),
         *order_queries.recent_orders_reads(user, customer_id, orders),
-        *customer_timeline_reads(customer_id, events, user=user),
+        *customer_timeline_reads(customer_id, events, user=user, shown=True),
     ]
