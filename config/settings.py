@@ -167,14 +167,15 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_LOCKOUT_CALLABLE = "desk.accounts.views.locked_out"  # a readable lockout page in the desk's layout
 SESSION_COOKIE_HTTPONLY = True
-# With Redis (the scaled shape) every page reads its session and its user (with the staff profile)
-# through the shared cache: two SQL queries less per page, and logout, expiry or a changed user
-# still take effect everywhere at once (unlike signed-cookie sessions). The default per-process
-# cache would let another worker honour a logged-out session or a stale role, so not there.
+# With Redis (the scaled shape) the shared cache holds what every process must see change at once
+# (configuration stamps, `desk.core.held`; users read outside a session). The default per-process
+# cache would let another worker keep a stale copy, so not there.
 DESK_SHARED_CACHE = bool(REDIS_URL)
-# Sessions in the database; with Redis, cached in front of it. `desk.accounts.sessions` is the database
-# store with its read prepared (one statement on every page).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if DESK_SHARED_CACHE else "desk.accounts.sessions"
+# Sessions in the database, read with their user and staff profile in one prepared statement
+# (`desk.accounts.sessions`), with or without Redis: Django's cached_db store plus a cached user took
+# two Redis reads and two unpicklings a page and measured slower (PostgreSQL ticket page 240–272
+# against 306–315 req/s), and logout, expiry or a changed user take effect everywhere at once.
+SESSION_ENGINE = "desk.accounts.sessions"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

@@ -1,7 +1,8 @@
 """Load the staff profile with the user: every page needs the role, so one query instead of two.
 
-With a shared cache (settings.DESK_SHARED_CACHE, i.e. Redis) the user and profile are read from
-the cache, keyed by user id, and dropped whenever either row is saved or deleted: no query at all.
+A page's user normally comes with its session (`desk.accounts.sessions`, one statement for both).
+Otherwise, with a shared cache (settings.DESK_SHARED_CACHE, i.e. Redis), the user and profile are
+read from the cache, keyed by user id, and dropped whenever either row is saved or deleted.
 """
 
 from __future__ import annotations

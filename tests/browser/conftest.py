@@ -58,6 +58,7 @@ def seeded(transactional_db: Any) -> None:
 
     from desk.accounts.models import RoleGrant
     from desk.accounts.permissions import DEFAULT_GRANTS
+    from desk.core.held import drop_held_lists
     from desk.tickets.models import RequestType
 
     types = importlib.import_module("desk.tickets.migrations.0002_default_request_types").TYPES
@@ -71,6 +72,7 @@ def seeded(transactional_db: Any) -> None:
     for migration in ("0002_default_return_policy", "0004_compensation_kinds"):  # the default policy, the catalogue
         importlib.import_module(f"desk.cases.migrations.{migration}").seed(django_apps, None)
     cache.clear()
+    drop_held_lists()
 
 
 @pytest.fixture
