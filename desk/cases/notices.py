@@ -476,8 +476,12 @@ def deliver(notice_id: int) -> CustomerNotice | None:
 
 def _claimable(now: datetime) -> Q:
     waiting = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED], next_attempt_at__lte=now)
-    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)  # its worker died mid-send
-    return (waiting | abandoned) & Q(channel__in=list(SENDERS))
+    return (waiting | _abandoned(now)) & Q(channel__in=list(SENDERS))
+
+
+def _abandoned(now: datetime) -> Q:
+    """Claimed by a worker or poller that died mid-send: its claim ran out."""
+    return Q(status=NoticeStatus.SENDING, claimed_until__lt=now)
 
 
 def _sent(notice: CustomerNotice) -> None:
@@ -528,8 +532,7 @@ def outbox_due(now: datetime, channel: str) -> Q:
     waiting = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED]) & (
         Q(next_attempt_at=None) | Q(next_attempt_at__lte=now)
     )
-    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)
-    return (waiting | abandoned) & Q(channel=channel)
+    return (waiting | _abandoned(now)) & Q(channel=channel)
 
 
 def claim_notices(channel: str, *, by: Any, limit: int = 20) -> list[int]:
@@ -705,8 +708,7 @@ def _fall_back_to_email(now: datetime) -> int:
 def _idle_in_outbox(now: datetime) -> Q:
     """In a channel outbox and undelivered: waiting, failed, given up, or claimed by a poller that went quiet."""
     idle = Q(status__in=[NoticeStatus.PENDING, NoticeStatus.FAILED, NoticeStatus.DEAD])
-    abandoned = Q(status=NoticeStatus.SENDING, claimed_until__lt=now)
-    return (idle | abandoned) & ~Q(channel__in=list(SENDERS))
+    return (idle | _abandoned(now)) & ~Q(channel__in=list(SENDERS))
 
 
 def _escalate_overdue(now: datetime) -> int:

@@ -91,7 +91,8 @@ def test_filter_form_keeps_the_chosen_values(client, supervisor, ticket):
 
 @pytest.fixture
 def shared_cache(settings):
-    """The Redis-backed shape: sessions and users read through the (here in-process) shared cache."""
+    """Django's cached_db sessions with users read through the (here in-process) shared cache: a shop may
+    configure it; the Redis shape itself reads sessions with their user from the database (settings)."""
     settings.DESK_SHARED_CACHE = True
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
