@@ -19,7 +19,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "desk.accounts.admin_apps.DeskAdminConfig",  # django.contrib.admin, opened by desk grants
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -220,7 +220,6 @@ DESK_API_MAX_BODY_BYTES = env_int("DESK_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 DESK_WEBHOOK_TIMEOUT_SECONDS = env_int("DESK_WEBHOOK_TIMEOUT_SECONDS", 10)
 DESK_WEBHOOK_MAX_ATTEMPTS = env_int("DESK_WEBHOOK_MAX_ATTEMPTS", 8)
 DESK_WEBHOOK_ALLOW_PRIVATE = env_bool("DESK_WEBHOOK_ALLOW_PRIVATE", True)
-DESK_SLA_SWEEP_SECONDS = env_int("DESK_SLA_SWEEP_SECONDS", 30)
 # How many times one user may reveal a customer's masked contact details per hour, so a stolen agent
 # login cannot page through the customer base (desk.customers.services.reveal_contact); 0 turns it off.
 DESK_PII_REVEALS_PER_HOUR = env_int("DESK_PII_REVEALS_PER_HOUR", 30)

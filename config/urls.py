@@ -1,7 +1,5 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 
 from config.api import api
 
@@ -17,5 +15,5 @@ urlpatterns = [
     path("", include("desk.tickets.urls")),
 ]
 
-if settings.DEBUG:
-    urlpatterns.append(path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}))
+# Uploads (MEDIA_ROOT) are never served by URL, not even with DEBUG: attachments and evidence go out
+# through views that check who may read them (e.g. tickets:attachment).

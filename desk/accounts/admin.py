@@ -1,16 +1,17 @@
 from django.contrib import admin
 
+from desk.accounts.admin_site import ConfigAdmin
 from desk.accounts.models import ApiToken, Notification, RoleGrant, Skill, StaffProfile, Team
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ConfigAdmin):
     list_display = ("code", "name", "lead", "assignment_strategy", "escalation_team")
     search_fields = ("code", "name")
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(admin.ModelAdmin):
+class StaffProfileAdmin(ConfigAdmin):
     list_display = ("user", "display_name", "role", "team", "availability", "max_open_tickets")
     list_filter = ("role", "team", "availability")
     search_fields = ("user__username", "display_name")
@@ -18,12 +19,12 @@ class StaffProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin):
+class SkillAdmin(ConfigAdmin):
     list_display = ("code", "name")
 
 
 @admin.register(RoleGrant)
-class RoleGrantAdmin(admin.ModelAdmin):
+class RoleGrantAdmin(ConfigAdmin):
     list_display = ("role", "action", "limit_amount")
     list_filter = ("role",)
     list_editable = ("limit_amount",)

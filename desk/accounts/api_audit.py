@@ -15,6 +15,7 @@ from ninja import Field, Query, Router, Schema
 from desk.accounts.permissions import authorize
 from desk.core.api import ERRORS, MAX_ID, AuthedRequest, Id, PageParams, paginate
 from desk.core.models import Event
+from desk.customers.queries import event_documents_for
 
 router = Router(tags=["events"])
 
@@ -50,12 +51,14 @@ class EventFilters(Schema):
     since_id: int | None = Field(None, ge=0, le=MAX_ID, description="Only events after this id, oldest first.")
 
 
-def event_out(event: Event) -> dict[str, Any]:
+def event_out(event: Event, user: Any) -> dict[str, Any]:
+    """The event as this user may read it: contact details in the documents masked without view_pii."""
+    before, after, data = event_documents_for(user, event.before, event.after, event.data)
     return {
         "id": event.pk, "created_at": event.created_at, "actor_id": event.actor_id, "actor": event.actor_label,
         "verb": event.verb, "subject_type": event.subject_type, "subject_id": event.subject_id,
-        "ticket_id": event.ticket_id, "customer_id": event.customer_id, "before": event.before,
-        "after": event.after, "data": event.data,
+        "ticket_id": event.ticket_id, "customer_id": event.customer_id, "before": before,
+        "after": after, "data": data,
     }  # fmt: skip
 
 
@@ -77,4 +80,4 @@ def list_events(request: AuthedRequest, filters: Query[EventFilters], page: Quer
     """Every business action with actor, time and before/after; newest first unless `since_id`."""
     authorize(request.auth, "audit.view")
     result = paginate(_filtered(filters), page)
-    return result | {"items": [event_out(e) for e in result["items"]]}
+    return result | {"items": [event_out(e, request.auth) for e in result["items"]]}

@@ -31,6 +31,7 @@ from desk.cases.forms import (
     ApproveForm,
     ArbitrationForm,
     ArrangeRepairForm,
+    CompleteRepairForm,
     ConvertGuidanceForm,
     DiagnosisForm,
     EvidenceForm,
@@ -53,6 +54,7 @@ from desk.cases.forms import (
     ReserveForm,
     ResolveDisputeForm,
     ResolveGuidanceForm,
+    SettleInspectionForm,
     SettleUnreturnedForm,
     ShipmentForm,
     StartDiagnosisForm,
@@ -157,6 +159,10 @@ CASE_ACTIONS: list[CaseAction] = [
         _kw(services.inspect_return), True, WAREHOUSE,
     ),
     CaseAction(
+        None, "settle_inspection", _("Decide the held refund"), "case.approve", SettleInspectionForm,
+        _kw(services.settle_inspection), True, when=services.refund_held,
+    ),
+    CaseAction(
         "ship_replacement", "ship_replacement", _("Ship the replacement"), "stock.manage", ReplacementShipmentForm,
         _ship_first_return, True, WAREHOUSE, types=REPLACEMENT_TYPES,
     ),
@@ -191,12 +197,12 @@ CASE_ACTIONS: list[CaseAction] = [
         types=(CaseType.REPAIR,),
     ),
     CaseAction(
-        "accept_fee", "accept_repair_fee", _("Customer accepted the fee"), "case.handle", NoFields,
-        lambda case, by, data: repair.accept_repair_fee(case, by=by), True, types=(CaseType.REPAIR,),
+        "accept_fee", "accept_repair_fee", _("Customer accepted the fee"), "case.handle", AcceptSolutionForm,
+        _kw(repair.accept_repair_fee), True, types=(CaseType.REPAIR,),
     ),
     CaseAction(
-        "decline_fee", "decline_repair_fee", _("Customer declined the fee"), "case.handle", NoFields,
-        lambda case, by, data: repair.decline_repair_fee(case, by=by), types=(CaseType.REPAIR,),
+        "decline_fee", "decline_repair_fee", _("Customer declined the fee"), "case.handle", RejectSolutionForm,
+        _kw(repair.decline_repair_fee), types=(CaseType.REPAIR,),
     ),
     CaseAction(
         "record_result", "record_repair_result", _("Record the repair result"), "case.diagnose", RepairResultForm,
@@ -207,8 +213,8 @@ CASE_ACTIONS: list[CaseAction] = [
         _kw(repair.ship_repair_back), True, types=(CaseType.REPAIR,),
     ),
     CaseAction(
-        "complete", "complete_repair", _("Complete the repair"), "case.handle", NoFields,
-        lambda case, by, data: repair.complete_repair(case, by=by), True, types=(CaseType.REPAIR,),
+        "complete", "complete_repair", _("Complete the repair"), "case.handle", CompleteRepairForm,
+        _kw(repair.complete_repair), True, types=(CaseType.REPAIR,),
     ),
     # Technical guidance
     CaseAction(

@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
 from desk.cases.models import (
+    VERSION_IN_USE,
     AfterSalesCase,
     CompensationGrant,
     CompensationKind,
@@ -22,8 +24,27 @@ from desk.cases.models import (
 )
 
 
+class PolicyVersionForm(forms.ModelForm):
+    """A version cases were opened under shows read-only: its terms judge those cases."""
+
+    class Meta:
+        model = PolicyVersion
+        fields = [f.name for f in PolicyVersion._meta.fields if f.editable and not f.primary_key]  # all rules
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.in_use():
+            for field in self.fields.values():
+                field.disabled = True  # a disabled field keeps the stored value whatever is posted
+            self.fields["notes"].help_text = str(VERSION_IN_USE) % {"version": self.instance.version}
+
+
 class PolicyVersionInline(admin.StackedInline):
+    """Versions in use are read-only (and protected from deletion by their cases); a change of rules is a
+    new version with a later `effective_from`."""
+
     model = PolicyVersion
+    form = PolicyVersionForm
     extra = 0
 
 

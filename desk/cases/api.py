@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from desk.cases import queries, services
-from desk.cases.models import AfterSalesCase, Refund, ShippingInsuranceClaim
+from desk.cases.models import AfterSalesCase, Refund, RepairJob, ShippingInsuranceClaim
 from desk.cases.policy import render
 from desk.cases.schemas import (
     ApproveIn,
@@ -32,6 +32,7 @@ from desk.cases.schemas import (
     RefundNumber,
     RejectIn,
     RequestIn,
+    SettleInspectionIn,
     ShipmentIn,
 )
 from desk.core.api import ERRORS, AuthedRequest, PageParams, paginate
@@ -66,6 +67,7 @@ def _case_out(case: AfterSalesCase) -> dict[str, Any]:
             "goods": case.goods_amount,
             "shipping_refund": case.shipping_refund,
             "restocking_fee": case.restocking_fee,
+            "deduction": case.deduction,
             "refund": case.refund_amount,
             "compensation": case.compensation_amount,
         },  # fmt: skip
@@ -125,6 +127,7 @@ def _detail_out(case: AfterSalesCase) -> dict[str, Any]:
         "disputes": list(case.disputes.order_by("pk")),
         "evidence": list(case.evidence.order_by("pk")),
         "insurance_claim": ShippingInsuranceClaim.objects.filter(case=case).first(),
+        "repair": RepairJob.objects.filter(case=case).first(),
     }
 
 
@@ -177,7 +180,8 @@ def _filtered(user: Any, f: CaseFilters) -> QuerySet[AfterSalesCase]:
     qs = queries.cases_visible_to(user).order_by("-id")
     exact = {"state": f.state, "case_type": f.type, "order_id": f.order, "customer_id": f.customer,
              "updated_at__gte": f.updated_since}  # fmt: skip
-    return qs.filter(**{k: v for k, v in exact.items() if v is not None})
+    qs = qs.filter(**{k: v for k, v in exact.items() if v is not None})
+    return qs.filter(queries.tracking_q(f.tracking)) if f.tracking else qs
 
 
 # --- Reading ---------------------------------------------------------------------------------------
@@ -193,8 +197,7 @@ def preview(request: AuthedRequest, payload: RequestIn) -> Any:
     """What the policy in force says about a request for these items, before it is made."""
     order = order_queries.get_order_for(request.auth, payload.order_id)
     decision = services.preview_decision(
-        order, payload.type, payload.reason, _lines(order, payload),
-        insured=payload.insured, confirmed_exclusions=payload.confirmed_exclusions,
+        order, payload.type, payload.reason, _lines(order, payload), opened=payload.opened,
     )  # fmt: skip
     return decision.as_dict()
 
@@ -212,8 +215,8 @@ def open_case(request: AuthedRequest, payload: CaseIn) -> Any:
     order = order_queries.get_order_for(request.auth, payload.order_id)
     case = services.open_case(
         by=request.auth, order=order, case_type=payload.type, reason=payload.reason, items=_lines(order, payload),
-        reason_text=payload.reason_text, ticket=_ticket(request, payload.ticket_id), insured=payload.insured,
-        confirmed_exclusions=payload.confirmed_exclusions, serial_number=payload.serial_number,
+        reason_text=payload.reason_text, ticket=_ticket(request, payload.ticket_id), opened=payload.opened,
+        serial_number=payload.serial_number,
         service_mode=payload.service_mode or "",
     )  # fmt: skip
     return Status(201, _fresh(request, case))
@@ -258,6 +261,15 @@ def receive(request: AuthedRequest, ref: CaseRef) -> Any:
 def inspect(request: AuthedRequest, ref: CaseRef, payload: InspectIn) -> Any:
     """Record the inspection and the grade of the returned goods."""
     case = services.inspect_return(_case(request, ref), by=request.auth, **payload.model_dump())
+    return _fresh(request, case)
+
+
+@router.post("/{ref}/settle-inspection", response={200: CaseDetailOut, **ERRORS})
+def settle_inspection(request: AuthedRequest, ref: CaseRef, payload: SettleInspectionIn) -> Any:
+    """Decide a refund the inspection held (goods not intact): refund less a deduction, or in full as an exception."""
+    case = services.settle_inspection(
+        _case(request, ref), by=request.auth, deduction=payload.deduction, reason=payload.reason
+    )
     return _fresh(request, case)
 
 

@@ -28,6 +28,7 @@ from desk.cases.schemas import (
     CaseDetailOut,
     CaseRef,
     CompensationIn,
+    CompleteIn,
     ConvertIn,
     DiagnosisIn,
     DisputeIn,
@@ -139,12 +140,16 @@ _COMPLETE: dict[str, Callable[..., AfterSalesCase]] = {
 
 
 @router.post("/{ref}/complete", response={200: CaseDetailOut, **ERRORS})
-def complete(request: AuthedRequest, ref: CaseRef) -> Answer:
-    """Finish an exchange, reship or repair (a compensation case completes when its grants are issued)."""
+def complete(request: AuthedRequest, ref: CaseRef, payload: CompleteIn | None = None) -> Answer:
+    """Finish an exchange, reship or repair (a compensation case completes when its grants are issued).
+    An on-site repair that was not shipped back completes with the visit's result (`visit_result`)."""
     case = _case(request, ref)
     finish = _COMPLETE.get(case.case_type)
     if finish is None:
         raise IllegalTransition(_("A %(type)s case is not completed by hand.") % {"type": case.get_case_type_display()})
+    if case.case_type == CaseType.REPAIR:
+        visit_result = payload.visit_result if payload is not None else ""
+        return _fresh(request, repair.complete_repair(case, by=request.auth, visit_result=visit_result))
     return _fresh(request, finish(case, by=request.auth))
 
 
@@ -155,6 +160,12 @@ def arrange_service(request: AuthedRequest, ref: CaseRef, payload: ArrangeServic
     case = repair.arrange_repair_service(_case(request, ref), by=request.auth, address=payload.address,
                                          appointment_at=payload.appointment_at)  # fmt: skip
     return _fresh(request, case)
+
+
+@router.post("/{ref}/ship-unit", response={200: CaseDetailOut, **ERRORS})
+def ship_unit(request: AuthedRequest, ref: CaseRef, payload: ShipmentIn) -> Answer:
+    """Mail-in repair: the customer sent the unit (carrier + tracking, entered on their behalf)."""
+    return _fresh(request, repair.ship_repair_unit(_case(request, ref), by=request.auth, **payload.model_dump()))
 
 
 @router.post("/{ref}/start-diagnosis", response={200: CaseDetailOut, **ERRORS})
@@ -170,15 +181,20 @@ def diagnosis(request: AuthedRequest, ref: CaseRef, payload: DiagnosisIn) -> Ans
 
 
 @router.post("/{ref}/accept-fee", response={200: CaseDetailOut, **ERRORS})
-def accept_fee(request: AuthedRequest, ref: CaseRef) -> Answer:
-    """The customer accepted the quoted repair fee (entered on their behalf)."""
-    return _fresh(request, repair.accept_repair_fee(_case(request, ref), by=request.auth))
+def accept_fee(request: AuthedRequest, ref: CaseRef, payload: AnswerIn) -> Answer:
+    """The customer accepted the quoted repair fee in writing on a channel (entered on their behalf with
+    the channel and the customer's words: their name, 同意 or the fee)."""
+    case = repair.accept_repair_fee(_case(request, ref), by=request.auth, channel=payload.channel,
+                                    confirmation_text=payload.confirmation_text)  # fmt: skip
+    return _fresh(request, case)
 
 
 @router.post("/{ref}/decline-fee", response={200: CaseDetailOut, **ERRORS})
-def decline_fee(request: AuthedRequest, ref: CaseRef) -> Answer:
-    """The customer declined the fee: the unit goes back unrepaired."""
-    return _fresh(request, repair.decline_repair_fee(_case(request, ref), by=request.auth))
+def decline_fee(request: AuthedRequest, ref: CaseRef, payload: AnswerIn) -> Answer:
+    """The customer declined the fee on a channel: the unit goes back unrepaired."""
+    case = repair.decline_repair_fee(_case(request, ref), by=request.auth, channel=payload.channel,
+                                     reason=payload.reason)  # fmt: skip
+    return _fresh(request, case)
 
 
 @router.post("/{ref}/repair-result", response={200: CaseDetailOut, **ERRORS})

@@ -155,7 +155,17 @@ class InspectForm(forms.Form):
     original = forms.BooleanField(required=False, label=_("The original item"))
     defect = forms.BooleanField(required=False, label=_("Quality defect found"))
     human_damage = forms.BooleanField(required=False, label=_("Damaged by the customer"))
+    opened = forms.BooleanField(required=False, label=_("Opened, unsealed or activated"))
     notes = forms.CharField(max_length=1000, required=False, label=_("Notes"))
+
+
+class SettleInspectionForm(forms.Form):
+    """A refund the inspection held (goods not intact): the agent's decision. Rejecting is its own action."""
+
+    deduction = forms.DecimalField(
+        min_value=0, max_digits=10, decimal_places=2, initial=0, label=_("Deduction for the goods' condition")
+    )
+    reason = forms.CharField(max_length=500, label=_("Reason (0 deduction: the exception to the policy)"))
 
 
 class MarkDoneForm(forms.Form):
@@ -241,6 +251,12 @@ class RepairResultForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["result"].choices = RepairResult.choices  # type: ignore[attr-defined]
         self.fields["offer"].choices = _blank(RepairOffer.choices)  # type: ignore[attr-defined]
+
+
+class CompleteRepairForm(forms.Form):
+    visit_result = forms.CharField(
+        max_length=2000, required=False, label=_("Visit result (on-site repair, not shipped back)")
+    )
 
 
 class GuidanceForm(forms.Form):
@@ -340,7 +356,8 @@ class OpenCaseForm(forms.Form):
     case_type = forms.ChoiceField(choices=[], label=_("Type"))
     reason = forms.ChoiceField(choices=Reason.choices, label=_("Reason"))
     reason_text = forms.CharField(max_length=2000, required=False, label=_("What the customer says"))
-    insured = forms.BooleanField(required=False, label=_("The order has shipping insurance (运费险)"))
+    # Shipping insurance and the exclusions confirmed at purchase come from the order, not from this form.
+    opened = forms.NullBooleanField(required=False, label=_("Opened, unsealed or activated"))
     serial_number = forms.CharField(max_length=64, required=False, label=_("Serial number (repair)"))
     service_mode = forms.ChoiceField(choices=[], required=False, label=_("Service (repair)"))
 

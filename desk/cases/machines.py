@@ -85,6 +85,7 @@ class RepairMachine(StateMachine):
     approve = requested.to(approved)
     reject = requested.to(rejected)
     arrange_service = approved.to(scheduled)
+    ship_unit = scheduled.to(scheduled)  # mail-in: the customer sent the unit (carrier + tracking)
     start_diagnosis = scheduled.to(diagnosing)
     diagnose = diagnosing.to(repairing)
     quote_fee = diagnosing.to(quoted)
@@ -92,7 +93,7 @@ class RepairMachine(StateMachine):
     decline_fee = quoted.to(repaired)  # nothing is repaired; the unit goes back as it came
     record_result = repairing.to(repaired)
     ship_back = repaired.to(shipped_back)
-    complete = shipped_back.to(completed) | repaired.to(completed)
+    complete = shipped_back.to(completed) | repaired.to(completed)  # from repaired: on site, or kept by the shop
     close = rejected.to(closed)
     withdraw = requested.to(closed) | approved.to(closed) | scheduled.to(closed)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from desk.core.errors import Conflict
 from desk.customers.models import Customer, Tier
 from desk.orders.models import Order, OrderItem, Storefront
 
@@ -184,6 +187,9 @@ class PolicyVersion(models.Model):
     free_return_threshold = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     double_shipping_compensation = models.BooleanField(default=True)  # 双倍运费赔付 when it is the shop's fault
     refund_due_days = models.PositiveSmallIntegerField(default=7)  # after receiving the return
+    # Payment providers' refund rules (Alipay, WeChat Pay): partial refunds per payment, days after payment.
+    max_refunds_per_payment = models.PositiveSmallIntegerField(default=50)
+    refund_window_days = models.PositiveSmallIntegerField(default=365)
     # Timers (marketplace defaults).
     auto_approve_unshipped_hours = models.PositiveIntegerField(default=48)
     auto_approve_shipped_days = models.PositiveIntegerField(default=5)
@@ -192,6 +198,17 @@ class PolicyVersion(models.Model):
     customer_ship_days = models.PositiveIntegerField(default=7)
     shop_receive_days = models.PositiveIntegerField(default=10)
     inspect_within_hours = models.PositiveIntegerField(default=48)  # warehouse inspects a received return
+    # Days before the ship deadline the customer is reminded to send the return (0: no reminder).
+    ship_reminder_days = models.PositiveSmallIntegerField(default=2)
+    # A return-and-refund request the policy allows and the shop left unanswered is approved by the sweep
+    # (as refund-only ones are), its return instructions naming this default address; without an
+    # address, or switched off, it is escalated instead.
+    auto_approve_returns = models.BooleanField(default=True)
+    return_address = models.CharField(max_length=300, blank=True)
+    return_contact = models.CharField(max_length=100, blank=True)
+    return_phone = models.CharField(max_length=50, blank=True)
+    return_packing = models.CharField(max_length=300, blank=True)
+    diagnosis_hours = models.PositiveSmallIntegerField(default=24)  # tech support diagnoses a received unit (repair)
     # Exchange: ship the replacement before the return arrives (先发后退) only for these customer tiers
     # (empty: never), and the days the customer then has to ship the return.
     ship_first_exchange_tiers = models.JSONField(default=_ship_first_tiers, blank=True)
@@ -203,6 +220,35 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy.name} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse to change a version cases were opened under: a later step (ship-by days, refund due,
+        insurance payout...) would otherwise judge those cases by terms they were not opened under."""
+        if self.changed_fields() and self.in_use():
+            raise Conflict(VERSION_IN_USE % {"version": self.version}, code="policy.version_in_use")
+        super().save(*args, **kwargs)
+
+    def in_use(self) -> bool:
+        """Whether a case was opened under this version: its terms are then fixed (cases are judged by them)."""
+        return self.pk is not None and AfterSalesCase.objects.filter(policy_version_id=self.pk).exists()
+
+    def changed_fields(self) -> list[str]:
+        """The columns this instance would change in its stored row (none for a new version)."""
+        row = PolicyVersion.objects.filter(pk=self.pk).values().first() if self.pk is not None else None
+        if row is None:
+            return []
+        stored: dict[str, Any] = dict(row)
+        return [f.attname for f in self._meta.concrete_fields if stored[f.attname] != getattr(self, f.attname)]
+
+    def clean(self) -> None:
+        if self.changed_fields() and self.in_use():
+            raise DjangoValidationError(str(VERSION_IN_USE) % {"version": self.version})
+
+
+VERSION_IN_USE = _(
+    "Version %(version)s is in use by after-sales cases and cannot be changed: "
+    "add a new version with a later start (effective from) instead."
+)
 
 
 class AfterSalesCase(models.Model):
@@ -227,6 +273,11 @@ class AfterSalesCase(models.Model):
     return_tracking_number = models.CharField(max_length=64, blank=True, db_index=True)
     grade = models.CharField(max_length=10, choices=Grade.choices, blank=True)
     inspection = models.JSONField(default=dict, blank=True)
+    # Whether the returned unit was opened, unsealed or activated (None: not known): stated by the customer
+    # at request, then as the warehouse found it. The "unsealed"/"activated" exclusions are judged on it.
+    unit_opened = models.BooleanField(null=True, blank=True)
+    # Taken off the refund of a no-reason return that came back not intact (decided after inspection).
+    deduction = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
     close_reason = models.CharField(max_length=50, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -246,6 +297,10 @@ class AfterSalesCase(models.Model):
     receive_due_at = models.DateTimeField(null=True, blank=True)  # shop must confirm receipt
     refund_due_at = models.DateTimeField(null=True, blank=True)  # refund due after receipt
     inspect_due_at = models.DateTimeField(null=True, blank=True)  # warehouse must inspect the received return
+    ship_remind_at = models.DateTimeField(null=True, blank=True)  # remind the customer to ship the return
+    # The refund timer the sweep claims (escalation), apart from `refund_due_at`, which stays for display
+    # and the overdue filter; cleared when the refund is confirmed.
+    refund_escalate_at = models.DateTimeField(null=True, blank=True)
     # Exchange: how the replacement goes out, and (ship first) by when the customer must send the return.
     exchange_mode = models.CharField(max_length=12, choices=ExchangeMode.choices, blank=True)
     return_due_at = models.DateTimeField(null=True, blank=True)
@@ -259,6 +314,8 @@ class AfterSalesCase(models.Model):
             models.Index(fields=["state", "refund_due_at"], name="case_refund_due_idx"),  # the overdue filter
             models.Index(fields=["state", "diagnosis_due_at"], name="case_diagnosis_due_idx"),
             models.Index(fields=["state", "inspect_due_at"], name="case_inspect_due_idx"),
+            models.Index(fields=["state", "ship_remind_at"], name="case_ship_remind_idx"),
+            models.Index(fields=["state", "refund_escalate_at"], name="case_refund_escalate_idx"),
             models.Index(fields=["customer", "-created_at"], name="case_customer_idx"),
         ]
 
@@ -382,7 +439,11 @@ class RepairJob(models.Model):
     service_address = models.CharField(max_length=300, blank=True)
     appointment_at = models.DateTimeField(null=True, blank=True)
     inbound_carrier = models.CharField(max_length=50, blank=True)
-    inbound_tracking_number = models.CharField(max_length=64, blank=True)
+    inbound_tracking_number = models.CharField(max_length=64, blank=True, db_index=True)
+    inbound_shipped_at = models.DateTimeField(null=True, blank=True)  # the customer entered the parcel (mail-in)
+    # The diagnosis deadline as set when the unit arrived: kept after the sweep claims the case's
+    # `diagnosis_due_at`, so a diagnosis made after the escalation is still recorded as late.
+    diagnose_by = models.DateTimeField(null=True, blank=True)
     diagnosis = models.TextField(blank=True)
     human_damage = models.BooleanField(default=False)
     diagnosed_at = models.DateTimeField(null=True, blank=True)
@@ -392,8 +453,9 @@ class RepairJob(models.Model):
     result_notes = models.TextField(blank=True)
     offer = models.CharField(max_length=10, choices=RepairOffer.choices, blank=True)
     back_carrier = models.CharField(max_length=50, blank=True)
-    back_tracking_number = models.CharField(max_length=64, blank=True)
+    back_tracking_number = models.CharField(max_length=64, blank=True, db_index=True)
     shipped_back_at = models.DateTimeField(null=True, blank=True)
+    visit_result = models.TextField(blank=True)  # on-site: what the technician left with the customer
 
     def __str__(self) -> str:
         return f"{self.case.number} {self.serial_number}"

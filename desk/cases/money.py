@@ -135,4 +135,6 @@ def refundable(order: Order) -> Decimal:
 
 
 def case_total(case: AfterSalesCase) -> Decimal:
-    return case.goods_amount + case.shipping_refund - case.restocking_fee
+    """What the case refunds: goods and shipping, less the restocking fee and any deduction for the
+    goods' condition (a no-reason return that came back not intact)."""
+    return case.goods_amount + case.shipping_refund - case.restocking_fee - case.deduction

@@ -43,6 +43,7 @@ from desk.cases.models import CASE_PREFIX, AfterSalesCase, CustomerNotice, Notic
 from desk.core.bulk import id_list, insert_rows
 from desk.core.errors import NotFound
 from desk.core.events import EventFacts, record_event
+from desk.core.models import Event
 from desk.core.prepared import Prepared
 from desk.customers.models import Channel, CustomerIdentity
 
@@ -71,6 +72,10 @@ NOTICE_KINDS: dict[str, str] = {
     "case.ship_back": "shipped_back",  # repair
     "case.complete": "completed",  # exchange, repair, compensation
     "case.settle_unreturned": "closed",  # ship-first exchange whose goods never came back
+    "case.solution_proposed": "solution_proposed",  # a repair's fee quote reads as "repair_quote" (`_kind`)
+    "case.solution_reminder": "solution_reminder",  # the proposal's half-time reminder
+    "case.arrange_service": "service_arranged",  # repair: where to send the unit, or the technician's visit
+    "case.ship_reminder": "ship_reminder",  # the sweep: the return is not shipped and its deadline nears
 }
 # The case is finished: the customer gets its result within 24 h.
 RESULT_KINDS = {"refunded", "closed", "expired", "withdrawn", "completed"}
@@ -107,7 +112,7 @@ def write_notices(events: Sequence[EventFacts]) -> list[int]:
         case = facts.get(case_id)
         if case is None:
             continue
-        kind = NOTICE_KINDS[event.verb]
+        kind = _kind(event.verb, event.data)
         channel = case.preferred_channel or Channel.WEB
         recipient = _recipient(case, channel, addresses)
         language = case.language if case.language in known else settings.LANGUAGE_CODE
@@ -135,6 +140,21 @@ def write_notices(events: Sequence[EventFacts]) -> list[int]:
     if sendable:
         transaction.on_commit(lambda: _enqueue(sendable))
     return ids
+
+
+def _kind(verb: str, data: dict[str, Any]) -> str:
+    """The notice kind of an event; a proposal that quotes a repair fee is the customer's repair quote."""
+    kind = NOTICE_KINDS[verb]
+    if kind == "solution_proposed" and data.get("kind") == "repair" and _amount(data.get("fee_amount")) > 0:
+        return "repair_quote"
+    return kind
+
+
+def _amount(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value or 0))
+    except ArithmeticError:
+        return Decimal(0)
 
 
 NOTICE_FIELDS = [
@@ -408,6 +428,93 @@ def _withdrawn(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]
     return _("Your after-sales request %(number)s was withdrawn as you asked.") % facts
 
 
+def _ship_reminder(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    ship_by = data.get("ship_by", "")
+    when = timezone.localtime(datetime.fromisoformat(ship_by)).strftime("%Y-%m-%d %H:%M") if ship_by else ""
+    return _(
+        "Reminder: please send the goods for case %(number)s back by %(when)s. "
+        "If they are not shipped by then, the request closes."
+    ) % (facts | {"when": when})
+
+
+def _when(value: Any) -> str:
+    """An event's ISO date-time as the customer reads it (local time, to the minute); blank when absent."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _terms_lines(data: dict[str, Any]) -> list[str]:
+    """What a proposal gives and costs: its non-zero amounts, and how a fee is confirmed."""
+    currency = data.get("currency", "")
+    labels = (
+        ("refund_amount", _("Refund to you: %(amount)s %(currency)s")),
+        ("compensation_amount", _("Compensation to you: %(amount)s %(currency)s")),
+        ("fee_amount", _("Fee you pay: %(amount)s %(currency)s")),
+    )
+    lines = [label % {"amount": data[key], "currency": currency} for key, label in labels if _amount(data.get(key)) > 0]
+    if _amount(data.get("fee_amount")) > 0 or data.get("process_change"):
+        lines.append(_("To accept, confirm in writing: type your full name, 同意, or the fee amount."))
+    return lines
+
+
+def _solution_proposed(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    lines = [
+        _("We propose this solution for case %(number)s: %(summary)s") % (facts | {"summary": data.get("summary", "")}),
+        _("Why: %(reason)s") % {"reason": data.get("reason", "")},
+        *_terms_lines(data),
+    ]
+    if data.get("execute_by"):
+        lines.append(_("Once you accept, we carry it out by %(when)s.") % {"when": _when(data["execute_by"])})
+    lines.append(
+        _(
+            "Please accept or reject it by %(deadline)s in the self-service portal, or answer us on this channel. "
+            "Unanswered by then, the proposal lapses and the case may be closed."
+        )
+        % {"deadline": _when(data.get("respond_by"))}
+    )
+    return "\n".join(lines)
+
+
+def _repair_quote(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    lines = [
+        _("Tech support has diagnosed your unit for case %(number)s: %(reason)s")
+        % (facts | {"reason": data.get("reason", "")}),
+        _("The repair costs %(fee)s %(currency)s: %(summary)s")
+        % {"fee": data.get("fee_amount", ""), "currency": data.get("currency", ""), "summary": data.get("summary", "")},
+        _("To accept, confirm in writing: type your full name, 同意, or the fee amount."),
+        _(
+            "Please accept or decline the fee by %(deadline)s in the self-service portal, or answer us in writing "
+            "on this channel. Declined or unanswered by then, the unit is sent back to you unrepaired."
+        )
+        % {"deadline": _when(data.get("respond_by"))},
+    ]
+    return "\n".join(lines)
+
+
+def _solution_reminder(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    lines = [
+        _("Reminder: the solution we proposed for case %(number)s is waiting for your answer: %(summary)s")
+        % (facts | {"summary": data.get("summary", "")}),
+        *_terms_lines(data),
+        _("Please accept or reject it by %(deadline)s; unanswered by then, the proposal lapses.")
+        % {"deadline": _when(data.get("respond_by"))},
+    ]
+    return "\n".join(lines)
+
+
+def _service_arranged(case: AfterSalesCase, data: dict[str, Any], facts: dict[str, str]) -> str:
+    if data.get("mode") == "on_site":
+        return _("A technician will visit you for case %(number)s on %(when)s at %(address)s.") % (
+            facts | {"when": _when(data.get("appointment_at")), "address": data.get("address", "")}
+        )
+    return _(
+        "Please send the unit for case %(number)s to: %(address)s. Tech support diagnoses it within 24 hours "
+        "of its arrival."
+    ) % (facts | {"address": data.get("address", "")})
+
+
 Body = Callable[[AfterSalesCase, dict[str, Any], dict[str, str]], str]
 _BODIES: dict[str, Body] = {
     "approved": _approved,
@@ -422,6 +529,11 @@ _BODIES: dict[str, Body] = {
     "replacement_shipped": _replacement_shipped,
     "shipped_back": _shipped_back,
     "completed": _completed,
+    "solution_proposed": _solution_proposed,
+    "repair_quote": _repair_quote,
+    "solution_reminder": _solution_reminder,
+    "service_arranged": _service_arranged,
+    "ship_reminder": _ship_reminder,
 }
 _SUBJECTS: dict[str, Callable[[], str]] = {
     "approved": lambda: _("After-sales request %(number)s approved"),
@@ -436,6 +548,11 @@ _SUBJECTS: dict[str, Callable[[], str]] = {
     "replacement_shipped": lambda: _("Replacement shipped for case %(number)s"),
     "shipped_back": lambda: _("Your item is on its way back (case %(number)s)"),
     "completed": lambda: _("After-sales case %(number)s complete"),
+    "solution_proposed": lambda: _("A solution for case %(number)s: please answer"),
+    "repair_quote": lambda: _("Repair quote for case %(number)s: please answer"),
+    "solution_reminder": lambda: _("Reminder: case %(number)s waits for your answer"),
+    "service_arranged": lambda: _("Repair service arranged for case %(number)s"),
+    "ship_reminder": lambda: _("Reminder: ship your return for case %(number)s"),
 }
 
 
@@ -713,20 +830,25 @@ def _idle_in_outbox(now: datetime) -> Q:
 
 def _escalate_overdue(now: datetime) -> int:
     """Each result notice undelivered past its 24 h is escalated exactly once (claimed by setting escalated_at)."""
+    from desk.cases import sweep  # tells the supervisors, as of its own escalations; it imports this module
+
     overdue = CustomerNotice.objects.filter(_unsent_results(), due_at__lte=now)
     escalated = 0
+    staff = None
     for notice in overdue.select_related("case"):
         with transaction.atomic():
             if not overdue.filter(pk=notice.pk).update(escalated_at=now):
                 continue  # delivered just now, or another worker escalated it
-            _record_overdue(notice)
+            event = _record_overdue(notice)
+            staff = staff or sweep.supervisors()  # read once, when there is something to tell
+            sweep.notify_supervisors(event.verb, [(notice.case_id, event.pk)], staff)
         escalated += 1
     return escalated
 
 
-def _record_overdue(notice: CustomerNotice) -> None:
+def _record_overdue(notice: CustomerNotice) -> Event:
     case = notice.case
-    record_event(
+    return record_event(
         "case.result_notice_overdue",
         subject=case,
         customer_id=case.customer_id,

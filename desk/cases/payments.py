@@ -19,8 +19,8 @@ from django.db import transaction
 
 from desk.cases.models import SimulatedPayout
 
-MAX_REFUNDS_PER_PAYMENT = 50  # providers cap partial refunds per payment (Alipay and WeChat Pay: 50)
-REFUND_WINDOW_DAYS = 365  # refunds only within a year of payment
+# The providers' caps (at most 50 partial refunds per payment, refunds within 365 days of payment, as
+# Alipay and WeChat Pay) are data: `PolicyVersion.max_refunds_per_payment` and `refund_window_days`.
 
 CONFIRMED, PENDING, FAILED = "confirmed", "pending", "failed"
 

@@ -16,7 +16,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from desk.cases.models import CaseType, Exclusion, Payer, PolicyVersion, Reason
+from desk.cases.models import CaseType, Exclusion, Grade, Payer, PolicyVersion, Reason
 
 ALLOWED, REFUSED, REVIEW = "allowed", "refused", "review"
 SHOP_FAULT = {Reason.WRONG_ITEM, Reason.DAMAGED, Reason.MISSING_PART}
@@ -29,6 +29,18 @@ MESSAGES: dict[str, Any] = {
     "not_received": _("Parcel not delivered: refund for a parcel that never arrived — allowed"),
     "signed_for": _("Delivery was signed for on %(delivered)s: a missing parcel needs checking — review"),
     "excluded": _("Excluded from 7-day no-reason return: %(exclusion)s (%(sku)s) — refused"),
+    "opened_unknown": _(
+        "7-day no-reason return: %(exclusion)s (%(sku)s) are excluded once opened; "
+        "whether this unit was opened is not known — review"
+    ),
+    "returned_opened": _(
+        "7-day no-reason return: the inspection found the unit opened, and %(exclusion)s (%(sku)s) "
+        "are excluded once opened — refund held for a decision"
+    ),
+    "not_intact": _(
+        "7-day no-reason return: goods must come back intact, the inspection found: %(findings)s "
+        "— refund held for a decision"
+    ),
     "not_delivered": _("7-day no-reason return: not delivered yet, the window has not started — review"),
     "no_reason_open": _("%(days)s-day no-reason return: delivered %(delivered)s, window ends %(ends)s — allowed"),
     "no_reason_passed": _("%(days)s-day no-reason return: delivered %(delivered)s, window ended %(ends)s — refused"),
@@ -42,6 +54,17 @@ MESSAGES: dict[str, Any] = {
     "ship_first_refused": _(
         "Ship-first exchange (先发后退): not offered to %(tier)s customers (only: %(tiers)s) — refused"
     ),
+}
+
+
+# Exclusions that apply only to a unit opened, unsealed or activated: judged on that fact, not on the product.
+OPENED_EXCLUSIONS = frozenset({Exclusion.UNSEALED_DIGITAL, Exclusion.UNSEALED_HYGIENE, Exclusion.ACTIVATED_DEVICE})
+# What an inspection can find that makes a returned unit "not intact" (codes stored, labels rendered).
+FINDINGS: dict[str, Any] = {
+    "incomplete": _("parts or accessories missing"),
+    "not_original": _("not the original item or packaging"),
+    "human_damage": _("damaged by the customer"),
+    "grade_c": _("grade C (scrap)"),
 }
 
 
@@ -66,6 +89,18 @@ class RequestFacts:
     delivered_at: datetime | None = None
     insured: bool = False  # the order bought shipping insurance (运费险)
     confirmed_exclusions: tuple[str, ...] = ()  # optional exclusions the customer accepted at purchase
+    opened: bool | None = None  # the unit was opened/unsealed/activated, as the customer states (None: not said)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the warehouse's inspection recorded about the returned unit."""
+
+    complete: bool
+    original: bool
+    human_damage: bool
+    grade: str
+    opened: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +138,9 @@ class Decision:
 
 
 def render(rule: str, params: dict[str, str]) -> str:
+    if rule == "not_intact":  # finding codes, shown in the reader's language
+        codes = [c for c in params.get("findings", "").split(",") if c]
+        params = {**params, "findings": ", ".join(str(FINDINGS.get(c, c)) for c in codes)}
     return str(MESSAGES[rule]) % params
 
 
@@ -152,13 +190,66 @@ def _not_received(facts: RequestFacts) -> Verdict:
 
 
 def _no_reason(policy: PolicyVersion, facts: RequestFacts) -> Verdict:
-    excluded = set(policy.exclusions) | (set(policy.optional_exclusions) & set(facts.confirmed_exclusions))
-    for item in facts.items:
-        hit = next((e for e in item.exclusions if e in excluded), None)
-        if hit is not None:
-            label = str(Exclusion(hit).label) if hit in Exclusion.values else hit
-            return REFUSED, "excluded", {"exclusion": label, "sku": item.sku}, None
+    """Excluded goods are refused; those excluded only once opened are judged on whether this unit was."""
+    hits = _exclusion_hits(policy, facts.items, facts.confirmed_exclusions)
+    always = [(sku, e) for sku, e in hits if e not in OPENED_EXCLUSIONS]
+    if always or (hits and facts.opened):
+        sku, hit = (always or hits)[0]
+        return REFUSED, "excluded", _exclusion_params(sku, hit), None
+    if hits and facts.opened is None:
+        return REVIEW, "opened_unknown", _exclusion_params(*hits[0]), None
     return _window(facts, policy.no_reason_days, "no_reason_open", "no_reason_passed")
+
+
+def _exclusion_hits(
+    policy: PolicyVersion, items: tuple[ItemFacts, ...], confirmed: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """(sku, exclusion) for each item's exclusion this policy applies (optional ones only if confirmed)."""
+    excluded = set(policy.exclusions) | (set(policy.optional_exclusions) & set(confirmed))
+    return [(item.sku, e) for item in items for e in item.exclusions if e in excluded]
+
+
+def _exclusion_params(sku: str, hit: str) -> dict[str, str]:
+    label = str(Exclusion(hit).label) if hit in Exclusion.values else hit
+    return {"exclusion": label, "sku": sku}
+
+
+def judge_returned_goods(
+    policy: PolicyVersion,
+    reason: str,
+    items: tuple[ItemFacts, ...],
+    confirmed_exclusions: tuple[str, ...],
+    findings: Findings,
+) -> Decision | None:
+    """After inspection: does a no-reason return still earn its refund in full? None when it does.
+
+    A unit found opened is refused when its product is excluded once opened; with `require_intact`,
+    a unit incomplete, not original, damaged by the customer or graded C is not intact. Either way
+    the refund is held: an agent decides (a deduction, a full refund as an exception, or rejecting).
+    Returns for a quality problem are not judged here: their goods are expected to be faulty.
+    """
+    if reason != Reason.NO_REASON:
+        return None
+    opened = [(sku, e) for sku, e in _exclusion_hits(policy, items, confirmed_exclusions) if e in OPENED_EXCLUSIONS]
+    if findings.opened and opened:
+        params = _exclusion_params(*opened[0])
+        return Decision(outcome=REVIEW, rule="returned_opened", params=params, policy_version=policy.version)
+    if not policy.require_intact:
+        return None
+    found = [
+        code
+        for code, hit in (
+            ("incomplete", not findings.complete),
+            ("not_original", not findings.original),
+            ("human_damage", findings.human_damage),
+            ("grade_c", findings.grade == Grade.C),
+        )
+        if hit
+    ]
+    if not found:
+        return None
+    params = {"findings": ",".join(found)}
+    return Decision(outcome=REVIEW, rule="not_intact", params=params, policy_version=policy.version)
 
 
 def _window(facts: RequestFacts, days: int, open_rule: str, passed_rule: str) -> Verdict:

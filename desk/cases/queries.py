@@ -32,7 +32,10 @@ from desk.cases.models import (
     CustomerNotice,
     Refund,
     RefundStatus,
+    RepairJob,
+    ReplacementShipment,
     ShippingInsuranceClaim,
+    Stock,
 )
 from desk.core.errors import NotFound
 from desk.core.models import Event
@@ -98,7 +101,7 @@ def cases_visible_to(user: Any) -> QuerySet[AfterSalesCase]:
 def pk_from_number(value: str | int) -> int | None:
     """`AS0000123`, `as123` or `123` → 123; anything else → None."""
     text = str(value).strip()
-    if text.isdigit():
+    if text.isdecimal():  # not isdigit(): "¹" is a digit that int() refuses (a 500 before)
         return int(text)
     match = _NUMBER.match(text)
     return int(match.group(1)) if match else None
@@ -226,6 +229,15 @@ def search_q(term: str) -> Q:
     return query
 
 
+def tracking_q(number: str) -> Q:
+    """The cases a parcel belongs to, by its exact tracking number: a return, a repair unit on its way in
+    or back, or a replacement sent out (each column indexed; the last two read as id subqueries)."""
+    number = number.strip()
+    repairs = RepairJob.objects.filter(Q(inbound_tracking_number=number) | Q(back_tracking_number=number))
+    shipped = ReplacementShipment.objects.filter(tracking_number=number)
+    return Q(return_tracking_number=number) | Q(pk__in=repairs.values("case_id")) | Q(pk__in=shipped.values("case_id"))
+
+
 def case_rows(qs: QuerySet[AfterSalesCase], *, before: int | None, size: int) -> list[tuple[Any, ...]]:
     """`size + 1` rows older than `before` (the extra row says whether there is a next page), as
     `ROW_COLUMNS` tuples: building 50 cases with their customer and order cost more than the query."""
@@ -326,6 +338,20 @@ REFUND_VIEWS = {
 }
 
 
+def stock_visible_to(user: Any, *, sku: str | None = None, q: str | None = None) -> QuerySet[Stock]:
+    """Stock rows by SKU for the warehouse and leads (`stock.manage` or `case.inspect`); anyone else is
+    refused (403), as on the stock page. `sku` is exact; `q` searches SKU, name and model."""
+    if not can(user, "stock.manage"):
+        authorize(user, "case.inspect")
+    rows = Stock.objects.order_by("sku")
+    if sku:
+        rows = rows.filter(sku=sku.strip())
+    if q and q.strip():
+        term = q.strip()
+        rows = rows.filter(Q(sku__icontains=term) | Q(name__icontains=term) | Q(model__icontains=term))
+    return rows
+
+
 def refunds_visible_to(user: Any) -> QuerySet[Refund]:
     """Every refund for finance (refund.execute), none for anyone else."""
     base = Refund.objects.select_related("case", "order")
@@ -355,7 +381,8 @@ def refunds_ready(user: Any, *, limit: int = 50) -> list[AfterSalesCase]:
     if not can(user, "refund.execute"):
         return []
     base = AfterSalesCase.objects.select_related("customer", "order").only(*LIST_FIELDS).order_by("pk")
-    inspected = list(base.filter(state=CaseState.INSPECTED)[:limit])
+    held = Q(inspection__has_key="hold") & ~Q(inspection__has_key="settled")  # an agent decides first
+    inspected = list(base.filter(state=CaseState.INSPECTED).exclude(held)[:limit])
     approved = list(base.filter(state=CaseState.APPROVED, case_type=CaseType.REFUND_ONLY)[:limit])
     return sorted(inspected + approved, key=lambda c: c.pk)[:limit]
 

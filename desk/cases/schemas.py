@@ -13,7 +13,6 @@ from desk.cases.models import (
     CaseState,
     CaseType,
     ExchangeMode,
-    Exclusion,
     Grade,
     NoticeStatus,
     Reason,
@@ -45,9 +44,10 @@ class RequestIn(Schema):
     type: CaseType
     reason: Reason
     items: list[LineIn] = Field(default_factory=list, max_length=100, description="Empty for compensation.")
-    insured: bool = Field(False, description="The order carries shipping insurance (运费险).")
-    confirmed_exclusions: list[Exclusion] = Field(
-        default_factory=list, max_length=10, description="Optional exclusions the customer confirmed at purchase."
+    opened: bool | None = Field(
+        None,
+        description="Whether the unit was opened, unsealed or activated (decides the 'once opened' exclusions). "
+        "Shipping insurance and the exclusions confirmed at purchase are read from the order.",
     )
 
 
@@ -88,6 +88,14 @@ class InspectIn(Schema):
     defect: bool
     human_damage: bool
     notes: LongText = ""
+    opened: bool | None = Field(None, description="The unit was found opened, unsealed or activated.")
+
+
+class SettleInspectionIn(Schema):
+    """A refund held by the inspection (goods not intact): refund less `deduction`, or in full (0) as an exception."""
+
+    deduction: Decimal = Field(..., ge=0, max_digits=10, decimal_places=2)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class RefundIn(Schema):
@@ -165,6 +173,10 @@ class ResolveIn(Schema):
     note: LongText = ""
 
 
+class CompleteIn(Schema):
+    visit_result: LongText = Field("", description="On-site repair not shipped back: what the technician did.")
+
+
 class ConvertIn(Schema):
     to: CaseType
     reason: Text
@@ -230,6 +242,9 @@ class CaseFilters(Schema):
     order: Id | None = None
     customer: Id | None = None
     updated_since: datetime | None = Field(None, description="Only cases changed at or after this time.")
+    tracking: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = Field(
+        None, description="Only cases with a parcel of this tracking number (return, repair unit, replacement)."
+    )
 
 
 # --- Output ----------------------------------------------------------------------------------------
@@ -250,6 +265,7 @@ class AmountsOut(Schema):
     goods: Decimal
     shipping_refund: Decimal
     restocking_fee: Decimal
+    deduction: Decimal = Field(Decimal("0.00"), description="Taken off a no-reason return that came back not intact.")
     refund: Decimal
     compensation: Decimal
 
@@ -274,8 +290,22 @@ class InspectionOut(Schema):
     original: bool | None = None
     defect: bool | None = None
     human_damage: bool | None = None
+    opened: bool | None = None
     passed: bool | None = None
     notes: str = ""
+    hold: RefundHoldOut | None = Field(None, description="The policy rule that holds the refund (goods not intact).")
+    settled: RefundHoldSettledOut | None = None
+
+
+class RefundHoldOut(Schema):
+    rule: str  # not_intact / returned_opened
+    params: dict[str, str]
+    policy_version: int | None = None
+
+
+class RefundHoldSettledOut(Schema):
+    deduction: Decimal
+    reason: str
 
 
 class RefundOut(Schema):
@@ -402,6 +432,34 @@ class InsuranceClaimOut(Schema):
     settled_at: datetime | None
 
 
+class RepairOut(Schema):
+    """A repair case's unit, warranty verdict, service, parcels, diagnosis, fee and result."""
+
+    serial_number: str
+    service_mode: ServiceMode
+    in_warranty: bool
+    warranty_rule: str
+    warranty_ends: datetime | None
+    service_address: str
+    appointment_at: datetime | None
+    inbound_carrier: str
+    inbound_tracking_number: str
+    inbound_shipped_at: datetime | None
+    diagnose_by: datetime | None
+    diagnosis: str
+    human_damage: bool
+    diagnosed_at: datetime | None
+    fee: Decimal
+    fee_accepted_at: datetime | None
+    result: str
+    result_notes: str
+    offer: str
+    back_carrier: str
+    back_tracking_number: str
+    shipped_back_at: datetime | None
+    visit_result: str
+
+
 class EvidenceIn(Schema):
     description: Text = ""
 
@@ -415,6 +473,7 @@ class CaseDetailOut(CaseOut):
     disputes: list[DisputeOut]
     evidence: list[EvidenceOut]
     insurance_claim: InsuranceClaimOut | None
+    repair: RepairOut | None = Field(None, description="Repair cases only.")
 
 
 class CasePage(Schema):
@@ -482,3 +541,48 @@ class NoticePage(Schema):
 
 class NoticeClaimOut(Schema):
     items: list[NoticeOut]
+
+
+# --- Stock (/api/stock) --------------------------------------------------------------------------------
+StockSku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class StockFilters(Schema):
+    sku: StockSku | None = Field(None, description="Only this SKU (exact).")
+    q: Text | None = Field(None, description="SKU, name or model containing this text.")
+
+
+class StockOut(Schema):
+    sku: str
+    name: str
+    model: str
+    spec: str
+    on_hand: int = Field(description="Sellable units in the warehouse, reserved ones included.")
+    reserved: int = Field(description="Held for replacement and reship shipments.")
+    available: int = Field(description="on_hand - reserved: what the next case may reserve.")
+    returned_a: int = Field(description="Returned, resaleable (二次销售) once put back on sale.")
+    returned_b: int
+    returned_c: int
+    returned_supplier: int
+    updated_at: datetime | None
+
+
+class StockPage(Schema):
+    items: list[StockOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class RestockIn(Schema):
+    sku: StockSku
+    quantity: int = Field(ge=1, le=1_000_000)
+    name: Text = Field("", description="A new SKU's name, model and spec (an existing SKU keeps its own).")
+    model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    spec: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    note: Text = ""
+
+
+class ResellIn(Schema):
+    sku: StockSku
+    quantity: int = Field(ge=1, le=1_000_000)

@@ -45,7 +45,16 @@ from desk.cases.models import (
     RefundLedgerEntry,
     RefundStatus,
 )
-from desk.cases.policy import REFUSED, Decision, ItemFacts, RequestFacts, evaluate
+from desk.cases.policy import (
+    REFUSED,
+    Decision,
+    Findings,
+    ItemFacts,
+    RequestFacts,
+    evaluate,
+    judge_returned_goods,
+    render,
+)
 from desk.core.errors import ValidationFailed
 from desk.core.events import record_event
 from desk.core.prepared import Prepared, prefetched_or_read
@@ -98,11 +107,13 @@ def facts_for(
     lines: Lines,
     now: datetime,
     *,
-    insured: bool = False,
-    confirmed_exclusions: Sequence[str] = (),
+    opened: bool | None = None,
     rules: dict[str, ProductRule] | None = None,
 ) -> RequestFacts:
-    """Gather what the pure policy evaluation needs from the order, its shipments and product rules."""
+    """Gather what the pure policy evaluation needs from the order, its shipments and product rules.
+
+    Shipping insurance and the optional exclusions confirmed at purchase are facts of the order (set by
+    its import), never the requester's say-so; `opened` is what the customer states about the unit."""
     rules = _product_rules(lines) if rules is None else rules
     shipments = _shipments(order)
     delivered = [s.delivered_at for s in shipments if s.delivered_at is not None]
@@ -115,8 +126,9 @@ def facts_for(
         paid_at=order.paid_at,
         shipped=order.status in SHIPPED_ORDER or any(s.shipped_at for s in shipments),
         delivered_at=max(delivered, default=None),
-        insured=insured,
-        confirmed_exclusions=tuple(confirmed_exclusions),
+        insured=order.shipping_insured,
+        confirmed_exclusions=tuple(str(e) for e in order.confirmed_exclusions or ()),
+        opened=opened,
     )
 
 
@@ -159,8 +171,7 @@ def open_case(
     items: Lines,
     reason_text: str = "",
     ticket: Ticket | None = None,
-    insured: bool = False,
-    confirmed_exclusions: Sequence[str] = (),
+    opened: bool | None = None,
     serial_number: str = "",
     service_mode: str = "",
 ) -> AfterSalesCase:
@@ -169,7 +180,8 @@ def open_case(
     The request is recorded even when the policy refuses it: the shop must still answer, and
     the decision (with its rule and reason) is what the agent and the customer see.
     A repair names the unit's serial number and the service mode (mail-in or on-site); guidance
-    and compensation cases may name no items.
+    and compensation cases may name no items. `opened`: whether the customer says the unit was
+    opened, unsealed or activated (None: not said), which decides the "once opened" exclusions.
     """
     from desk.cases import services_repair  # it builds on this module's helpers
 
@@ -201,13 +213,13 @@ def open_case(
             order,
             lines,
             now,
-            insured=insured,
-            confirmed_exclusions=confirmed_exclusions,
+            opened=opened,
             rules=rules,
         )
         decision = evaluate(version, facts)
         case = _new_case(by, order, case_type, reason, reason_text, ticket, version, decision, now)
         case.answer_due_at = now + _answer_window(version, facts)
+        case.unit_opened = opened
         by_line = _price(case, order, lines, decision, claimed)
         if case_type in NO_REFUND_TYPES:
             by_line = _no_refund(case)
@@ -313,8 +325,9 @@ def _no_refund(case: AfterSalesCase) -> dict[int, Decimal]:
 
 # --- Answering the request ----------------------------------------------------------------------
 def approve_case(case: AfterSalesCase, *, by: Any, policy_exception: str = "") -> AfterSalesCase:
-    """Approve the request, within the approver's limit; a refused request needs a stated exception."""
-    authorize(by, "case.approve", amount=case.refund_amount, subject=case)
+    """Approve the request, within the approver's limit on its value at stake (`value_at_stake`);
+    a refused request needs a stated exception."""
+    authorize(by, "case.approve", amount=value_at_stake(case), subject=case)
     # Out of warranty a repair is still possible, for a quoted fee: no exception needed.
     if case.decision.get("outcome") == REFUSED and case.case_type != CaseType.REPAIR:
         if not policy_exception.strip():
@@ -328,16 +341,56 @@ def approve_case(case: AfterSalesCase, *, by: Any, policy_exception: str = "") -
     return case
 
 
-def _approve(case: AfterSalesCase, by: Any, *, policy_exception: str = "", auto: bool = False) -> AfterSalesCase:
-    """Approve a locked case (also used by the sweep's auto-approval)."""
+GOODS_OUT_TYPES = (CaseType.EXCHANGE, CaseType.RESHIP)  # the shop sends goods: their value is at stake
+
+
+def value_at_stake(case: AfterSalesCase) -> Decimal:
+    """What approving the case gives away: the refund, the compensation, and for an exchange or a
+    reship the goods sent out (priced as the claimed lines, after their item discount: a replacement
+    is the same goods, and a reship's parts are worth at most the item they complete).
+
+    Exchanges and reships refund nothing, so a limit on the refund alone let any agent send out
+    goods of any value."""
+    value = case.refund_amount + case.compensation_amount
+    if case.case_type in GOODS_OUT_TYPES:
+        for ci in case.items.select_related("order_item"):
+            item = ci.order_item
+            line = item.unit_price * item.quantity - item.discount_amount
+            value += money.cents(line * ci.quantity / item.quantity) if item.quantity else ZERO
+    return value
+
+
+def _approve(
+    case: AfterSalesCase,
+    by: Any,
+    *,
+    policy_exception: str = "",
+    auto: bool = False,
+    rule: dict[str, Any] | None = None,
+) -> AfterSalesCase:
+    """Approve a locked case (also used by the sweep's auto-approval, which cites its `rule`).
+
+    A fee the customer pays (a restocking fee off a no-reason refund) must have been accepted by them
+    in writing before the solution is carried out; the sweep escalates a case still waiting for that.
+    """
+    from desk.cases import services_confirmation  # it builds on this module
+
     now = timezone.now()
     before, after = machines.step(case, "approve")
+    services_confirmation.require_agreed_fees(case)  # after the step: a step out of order says so first
     case.approved_by = by if getattr(by, "is_authenticated", False) else None
     case.approved_at, case.answer_due_at = now, None
     if case.case_type == CaseType.RETURN_REFUND:
-        case.ship_due_at = now + timedelta(days=case.policy_version.customer_ship_days)
+        _set_ship_deadline(case, now)
     _save(case, now)
-    data = {"amount": case.refund_amount, "auto": auto, "policy_exception": policy_exception or None}
+    data = {
+        "amount": case.refund_amount,
+        "value_at_stake": value_at_stake(case) if case.case_type in GOODS_OUT_TYPES else case.refund_amount,
+        "auto": auto,
+        "policy_exception": policy_exception or None,
+    }
+    if rule is not None:
+        data["rule"] = rule
     _event(
         "case.approve", case, by, before={"state": before}, after={"state": after}, data=data, chained=_chained(case)
     )
@@ -354,7 +407,7 @@ def reject_case(case: AfterSalesCase, *, by: Any, reason: str) -> AfterSalesCase
         case = _lock(case)
         before, after = machines.step(case, "reject")
         case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = None
-        case.inspect_due_at = None
+        case.inspect_due_at = case.ship_remind_at = case.refund_escalate_at = None
         _save(case)
         _event("case.reject", case, by, before={"state": before}, after={"state": after}, data={"reason": reason})
     return case
@@ -376,30 +429,57 @@ def send_return_instructions(
     if not (address.strip() and contact.strip() and phone.strip()):
         raise ValidationFailed(_("A return needs an address, a contact and a phone."), code="case.no_return_address")
     with transaction.atomic():
-        case = _lock(case)
-        before, after = machines.step(case, "send_instructions")
-        now = timezone.now()
-        case.ship_due_at = now + timedelta(days=case.policy_version.customer_ship_days)
-        case.return_instructions = {
-            "address": address.strip(),
-            "contact": contact.strip(),
-            "phone": phone.strip(),
-            "packing": packing.strip(),
-            "shipping_method": shipping_method.strip(),
-            "shipping_payer": case.return_shipping_payer,
-            "ship_by": case.ship_due_at.isoformat(),
-        }
-        _save(case, now)
-        _event(
-            "case.send_instructions",
-            case,
-            by,
-            before={"state": before},
-            after={"state": after},
-            data=case.return_instructions,
-            chained=_chained(case),
+        return _send_instructions(
+            _lock(case), by, address=address, contact=contact, phone=phone, packing=packing, method=shipping_method
         )
+
+
+def _send_instructions(
+    case: AfterSalesCase, by: Any, *, address: str, contact: str, phone: str, packing: str = "", method: str = ""
+) -> AfterSalesCase:
+    """Send the instructions on a locked case (also the sweep's, with the policy's default return address)."""
+    before, after = machines.step(case, "send_instructions")
+    now = timezone.now()
+    ship_by = _set_ship_deadline(case, now)
+    case.return_instructions = {
+        "address": address.strip(),
+        "contact": contact.strip(),
+        "phone": phone.strip(),
+        "packing": packing.strip(),
+        "shipping_method": method.strip(),
+        "shipping_payer": case.return_shipping_payer,
+        "ship_by": ship_by.isoformat(),
+    }
+    _save(case, now)
+    _event(
+        "case.send_instructions",
+        case,
+        by,
+        before={"state": before},
+        after={"state": after},
+        data=case.return_instructions,
+        chained=_chained(case),
+    )
     return case
+
+
+def _set_ship_deadline(case: AfterSalesCase, now: datetime) -> datetime:
+    """The customer's deadline to ship the return, and the reminder the sweep sends before it (none when
+    the policy sets no reminder days, or the reminder would fall before now)."""
+    version = case.policy_version
+    case.ship_due_at = due = now + timedelta(days=version.customer_ship_days)
+    remind_at = due - timedelta(days=version.ship_reminder_days)
+    case.ship_remind_at = remind_at if version.ship_reminder_days and remind_at > now else None
+    return due
+
+
+def clean_parcel(carrier: str, tracking_number: str) -> tuple[str, str]:
+    """A parcel's carrier and tracking number as entered, both required (a return, a repair unit, a
+    replacement: whoever enters it must give both, or nobody can trace it)."""
+    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
+    if not carrier or not tracking_number:
+        raise ValidationFailed(_("Enter the carrier and the tracking number."), code="case.no_tracking")
+    return carrier, tracking_number
 
 
 def record_return_shipment(
@@ -408,15 +488,13 @@ def record_return_shipment(
     """The customer shipped the return (entered by them, or by staff on their behalf)."""
     if by is not None:
         authorize(by, "case.handle", subject=case)
-    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
-    if not carrier or not tracking_number:
-        raise ValidationFailed(_("Enter the carrier and the tracking number."), code="case.no_tracking")
+    carrier, tracking_number = clean_parcel(carrier, tracking_number)
     with transaction.atomic():
         case = _lock(case)
         before, after = machines.step(case, "ship_return")
         now = timezone.now()
         case.return_carrier, case.return_tracking_number = carrier[:50], tracking_number[:64]
-        case.shipped_at, case.ship_due_at, case.return_due_at = now, None, None
+        case.shipped_at, case.ship_due_at, case.return_due_at, case.ship_remind_at = now, None, None, None
         case.receive_due_at = now + timedelta(days=case.policy_version.shop_receive_days)
         _save(case, now)
         data = {"carrier": carrier, "tracking_number": tracking_number}
@@ -441,6 +519,8 @@ def receive_return(case: AfterSalesCase, *, by: Any) -> AfterSalesCase:
         now = timezone.now()
         case.received_at, case.receive_due_at = now, None
         case.refund_due_at = now + timedelta(days=case.policy_version.refund_due_days)
+        if case.case_type == CaseType.RETURN_REFUND:  # an exchange's return is not refunded
+            case.refund_escalate_at = case.refund_due_at  # the sweep escalates a refund not confirmed by then
         case.inspect_due_at = now + timedelta(hours=case.policy_version.inspect_within_hours)
         _save(case, now)
         _event("case.receive", case, by, before={"state": before}, after={"state": after}, chained=_chained(case))
@@ -457,8 +537,13 @@ def inspect_return(
     defect: bool,
     human_damage: bool,
     notes: str = "",
+    opened: bool | None = None,
 ) -> AfterSalesCase:
-    """Record the inspection and the grade (A resaleable, B refurbish, C scrap, or back to the supplier)."""
+    """Record the inspection and the grade (A resaleable, B refurbish, C scrap, or back to the supplier).
+
+    `opened`: whether the unit was found opened, unsealed or activated (None: not checked). A no-reason
+    return the policy finds not intact (or opened where that excludes it) has its refund held, with
+    the rule, until an agent decides (`settle_inspection`, or `reject_case`)."""
     authorize(by, "case.inspect", subject=case)
     if grade not in Grade.values:
         raise ValidationFailed(_("Choose a grade."), code="case.bad_grade", field="grade")
@@ -466,14 +551,21 @@ def inspect_return(
         case = _lock(case, policy=False)
         before, after = machines.step(case, "inspect")
         case.grade, case.inspect_due_at = grade, None
+        if opened is not None:
+            case.unit_opened = opened
+        findings = Findings(complete, original, human_damage, grade, opened)
+        hold = _judge_returned_goods(case, findings)
         case.inspection = {
             "complete": complete,
             "original": original,
             "defect": defect,
             "human_damage": human_damage,
+            "opened": opened,
             "notes": notes.strip(),
-            "passed": complete and original and not human_damage,
+            "passed": complete and original and not human_damage and hold is None,
         }
+        if hold is not None:
+            case.inspection["hold"] = {"rule": hold.rule, "params": hold.params, "policy_version": hold.policy_version}
         _save(case)
         data = {"grade": grade, **case.inspection, "stock": stock.receive_returned(case, grade, by)}
         _event(
@@ -485,6 +577,68 @@ def inspect_return(
             data=data,
             chained=_chained(case),
         )
+    return case
+
+
+def _judge_returned_goods(case: AfterSalesCase, findings: Findings) -> Decision | None:
+    """The policy's verdict on the returned goods of a no-reason return and refund (None: refund in full)."""
+    if case.case_type != CaseType.RETURN_REFUND or case.reason != Reason.NO_REASON:
+        return None
+    skus = list(case.items.values_list("order_item__sku", flat=True))
+    rules = {r.sku: r for r in ProductRule.objects.filter(sku__in=skus)}
+    items = tuple(_item_facts(sku, rules.get(sku)) for sku in skus)
+    stored = Order.objects.values_list("confirmed_exclusions", flat=True).get(pk=case.order_id)
+    confirmed = tuple(str(e) for e in stored or ())
+    return judge_returned_goods(case.policy_version, case.reason, items, confirmed, findings)
+
+
+def refund_held(case: AfterSalesCase) -> bool:
+    """The inspection held the refund (goods not intact, or opened) and nobody has decided yet."""
+    return bool(case.inspection.get("hold")) and not case.inspection.get("settled")
+
+
+def settle_inspection(case: AfterSalesCase, *, by: Any, deduction: Decimal, reason: str) -> AfterSalesCase:
+    """Decide a held refund: refund less a deduction for the goods' condition, or (deduction 0) in full
+    as a stated exception to the policy. To refuse the refund instead, reject the case (`reject_case`)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why, for the customer and the record."), code="case.no_reason", field="reason")
+    if not refund_held(case):
+        raise RefundConflict(_("No refund is held for this case."), code="refund.not_held")
+    total = money.case_total(case)
+    if deduction < 0 or deduction >= total:
+        raise ValidationFailed(
+            _(
+                "The deduction is at least 0 and less than the refund of %(total)s; "
+                "to refund nothing, reject the return."
+            )
+            % {"total": total},
+            code="refund.bad_deduction",
+            field="deduction",
+        )
+    authorize(by, "case.approve", amount=total - deduction, subject=case)
+    if deduction == 0:
+        authorize(by, "case.policy_exception", subject=case)
+    with transaction.atomic():
+        case = _lock(case, policy=False)
+        if case.state != CaseState.INSPECTED or not refund_held(case):
+            raise RefundConflict(_("No refund is held for this case."), code="refund.not_held")
+        hold = case.inspection["hold"]
+        case.deduction = deduction
+        case.refund_amount = money.case_total(case)
+        case.inspection = {**case.inspection, "settled": {"deduction": str(deduction), "reason": reason}}
+        _save(case)
+        data = {
+            "rule": hold["rule"],
+            "params": hold["params"],
+            "message": render(hold["rule"], hold["params"]),
+            "policy_version": hold.get("policy_version"),
+            "deduction": deduction,
+            "refund_amount": case.refund_amount,
+            "policy_exception": reason if deduction == 0 else None,
+            "reason": reason,
+        }
+        _event("case.settle_inspection", case, by, data=data, chained=_chained(case))
     return case
 
 
@@ -505,11 +659,19 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
     Nobody else can see the new row before this commit, so claiming it here is what `_send`'s claim
     would do, without a second transaction: a crash before the provider answers leaves a `sent`
     refund, which the sweep's stale-refund retry sends again with the same number."""
+    if refund_held(case):
+        hold = case.inspection["hold"]
+        raise RefundConflict(
+            _("The refund is held: %(rule)s. Decide a deduction or a stated exception, or reject the return.")
+            % {"rule": render(hold["rule"], hold["params"])},
+            code="refund.held",
+        )
     order: Order = _LOCKED_ORDER.get(case.order_id)
     amount = money.case_total(case)
     refunds = _ORDER_REFUNDS.rows(order.pk)  # an order has a few (providers allow 50): summed here
     live = [row for row in refunds if row[1] in LIVE_REFUND_STATUSES]
-    _check_refundable(order, amount, sum((row[2] for row in live), ZERO), len(live))
+    caps = _VERSION.get(case.policy_version_id)
+    _check_refundable(order, amount, sum((row[2] for row in live), ZERO), len(live), caps)
     before, after = machines.step(case, "start_refund")
     now = timezone.now()
     of_case = sum(1 for row in refunds if row[0] == case.pk)
@@ -530,6 +692,8 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
         refund, by, (LedgerKind.REQUESTED, ""), (LedgerKind.APPROVED, "auto" if auto else ""), (LedgerKind.SENT, "")
     )
     case.receive_due_at = None
+    if case.refund_due_at is None:  # no return received (refund only, or the shop never confirmed receipt)
+        case.refund_due_at = case.refund_escalate_at = now + timedelta(days=_refund_due_days(case))
     _save(case, now)
     data = {"refund": refund.refund_number, "amount": amount, "provider": refund.provider, "auto": auto}
     _event(
@@ -544,15 +708,21 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
     return refund
 
 
+def _refund_due_days(case: AfterSalesCase) -> int:
+    """The case's policy's refund-due days (its version read apart, not locked with the case)."""
+    version = case.policy_version if "policy_version" in case._state.fields_cache else None
+    return (version or _VERSION.get(case.policy_version_id)).refund_due_days
+
+
 # The order's refunds, for the payment's caps and the next refund number (both read under the order's lock).
 _ORDER_REFUNDS = Prepared(
     lambda order_id: Refund.objects.filter(order_id=order_id).order_by().values_list("case_id", "status", "amount")
 )
 
 
-def _check_refundable(order: Order, amount: Decimal, so_far: Decimal, count: int) -> None:
+def _check_refundable(order: Order, amount: Decimal, so_far: Decimal, count: int, caps: PolicyVersion) -> None:
     """The payment's rules: never above what was paid (`so_far`: its live refunds, `count` of them),
-    at most N refunds, within a year of payment."""
+    at most N refunds, within a year of payment (N and the days are the case's policy version's data)."""
     if amount <= 0:
         raise RefundConflict(_("There is nothing to refund."), code="refund.nothing")
     if so_far + amount > order.total_amount:
@@ -561,11 +731,14 @@ def _check_refundable(order: Order, amount: Decimal, so_far: Decimal, count: int
             _("Refunding %(amount)s would exceed what was paid; %(left)s is left on order %(order)s.")
             % {"amount": amount, "left": left, "order": order.number}
         )
-    if count >= payments.MAX_REFUNDS_PER_PAYMENT:
+    if count >= caps.max_refunds_per_payment:
         raise RefundConflict(_("This payment has had the most partial refunds allowed."), code="refund.too_many")
     paid_at = order.paid_at or order.placed_at
-    if timezone.now() - paid_at > timedelta(days=payments.REFUND_WINDOW_DAYS):
-        raise RefundConflict(_("Refunds are possible within a year of payment only."), code="refund.too_late")
+    if timezone.now() - paid_at > timedelta(days=caps.refund_window_days):
+        raise RefundConflict(
+            _("Refunds are possible within %(days)s days of payment only.") % {"days": caps.refund_window_days},
+            code="refund.too_late",
+        )
 
 
 def retry_refund(refund: Refund, *, by: Any) -> Refund:
@@ -636,7 +809,7 @@ def _confirm(refund: Refund, by: Any, *, reference: str) -> Refund:
         refund.status, refund.confirmed_at, refund.provider_reference = RefundStatus.CONFIRMED, now, reference[:100]
         _ledger(refund, by, (LedgerKind.CONFIRMED, reference))
         before, after = machines.step(case, "confirm_refund")
-        case.refund_due_at = None
+        case.refund_due_at = case.refund_escalate_at = None
         _save(case, now)
         data = {"refund": refund.refund_number, "amount": refund.amount, "reference": reference}
         _event(
@@ -697,7 +870,7 @@ def _close(case: AfterSalesCase, by: Any, event: str, reason: str, **data: Any) 
     now = timezone.now()
     case.close_reason, case.closed_at = reason, now
     case.answer_due_at = case.ship_due_at = case.receive_due_at = case.refund_due_at = case.return_due_at = None
-    case.inspect_due_at = None
+    case.inspect_due_at = case.ship_remind_at = case.refund_escalate_at = None
     released = stock.release(case, by)  # replacement stock the case held goes back on sale
     if released:
         data["released"] = released

@@ -7,7 +7,10 @@ in which the customer typed their name, "同意", or the exact fee. Unanswered p
 reminder at half time and expire at their deadline, which closes the case where its workflow allows
 (`expire_unconfirmed_proposals`, called by the case sweep).
 
-Executing services of other solutions call `require_accepted_solution(case, kind)` first.
+Services that carry out a solution with a fee the customer pays check the accepted, written answer
+first (`require_accepted_solution`, `require_agreed_fees`: approving a case with a restocking fee,
+carrying out a paid repair). A repair fee quote is itself a proposal: answering it takes the repair's
+step (`_carry_out`). Proposals, their reminders and quotes reach the customer as notices.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django.utils.translation import gettext as _
 from desk.accounts.permissions import authorize
 from desk.cases import machines, services
 from desk.cases.errors import ConfirmationRequired, ProposalClosed
-from desk.cases.models import ZERO, AfterSalesCase, CaseType
+from desk.cases.models import ZERO, AfterSalesCase, CaseState, CaseType
 from desk.core.errors import ValidationFailed
 from desk.evidence.models import UNWRITTEN_CHANNELS, ConfirmationChannel, ProposalStatus, SolutionProposal
 
@@ -64,27 +67,46 @@ def propose_solution(
     respond_by = respond_by or now + DEFAULT_RESPONSE_TIME
     _check_proposal(kind, summary, reason, (refund_amount, compensation_amount, fee_amount), respond_by, now)
     with transaction.atomic():
-        case = services._lock(case)
-        superseded = list(case.proposals.filter(status=ProposalStatus.PROPOSED).values_list("pk", flat=True))
-        SolutionProposal.objects.filter(pk__in=superseded).update(status=ProposalStatus.SUPERSEDED, remind_at=None)
-        proposal = SolutionProposal.objects.create(
-            case=case,
+        return write_proposal(
+            services._lock(case),
+            by,
             kind=kind,
-            summary=summary.strip(),
-            reason=reason.strip(),
-            currency=case.currency,
+            summary=summary,
+            reason=reason,
             refund_amount=refund_amount,
             compensation_amount=compensation_amount,
             fee_amount=fee_amount,
             process_change=process_change,
-            execute_by=execute_by,
             respond_by=respond_by,
-            remind_at=now + (respond_by - now) / 2,
-            proposed_by=by,
-            proposed_at=now,
+            execute_by=execute_by,
         )
-        data = {**_terms(proposal), "superseded": superseded}
-        services._event("case.solution_proposed", case, by, after={"proposal": proposal.pk}, data=data)
+
+
+def write_proposal(
+    case: AfterSalesCase, by: Any, *, kind: str, summary: str, reason: str, respond_by: datetime, **terms: Any
+) -> SolutionProposal:
+    """Inside the case's lock: supersede the open proposal, write this one and its event (which sends it).
+
+    Shared by `propose_solution` and the services that put a quote to the customer (a repair fee), so
+    every proposal is sent, reminded, expired and answered the same way.
+    """
+    now = timezone.now()
+    superseded = list(case.proposals.filter(status=ProposalStatus.PROPOSED).values_list("pk", flat=True))
+    SolutionProposal.objects.filter(pk__in=superseded).update(status=ProposalStatus.SUPERSEDED, remind_at=None)
+    proposal = SolutionProposal.objects.create(
+        case=case,
+        kind=kind,
+        summary=summary.strip(),
+        reason=reason.strip(),
+        currency=case.currency,
+        respond_by=respond_by,
+        remind_at=now + (respond_by - now) / 2,
+        proposed_by=by if getattr(by, "is_authenticated", False) else None,
+        proposed_at=now,
+        **terms,
+    )
+    data = {**_terms(proposal), "superseded": superseded}
+    services._event("case.solution_proposed", case, by, after={"proposal": proposal.pk}, data=data)
     return proposal
 
 
@@ -108,10 +130,14 @@ def _check_proposal(
 def accept_solution(
     proposal: SolutionProposal, *, channel: str, confirmation_text: str = "", by: Any = None
 ) -> SolutionProposal:
-    """The customer accepts (in the portal, or on a channel where staff record it for them)."""
+    """The customer accepts (in the portal, or on a channel where staff record it for them).
+
+    Staff record an answer only by naming the channel it came on and, for fees, the customer's own
+    written words; accepting a repair fee quote moves the repair on (`_carry_out`).
+    """
     if by is not None:
         authorize(by, "case.handle", subject=proposal.case)
-    channel = _check_channel(channel)
+    channel = _check_channel(channel, by)
     text = " ".join((confirmation_text or "").split())[:200]
     if proposal.needs_written_confirmation:
         _check_written(proposal, channel, text)
@@ -122,13 +148,19 @@ def reject_solution(proposal: SolutionProposal, *, channel: str, reason: str = "
     """The customer says no (and maybe why); the agent proposes something else or the case goes on."""
     if by is not None:
         authorize(by, "case.handle", subject=proposal.case)
-    channel = _check_channel(channel)
+    channel = _check_channel(channel, by)
     return _answer(proposal, ProposalStatus.REJECTED, by, channel=channel, response_note=(reason or "").strip())
 
 
-def _check_channel(channel: str) -> str:
+def _check_channel(channel: str, by: Any) -> str:
     if channel not in ConfirmationChannel.values:
         raise ValidationFailed(_("Say where the customer answered."), code="case.bad_channel", field="channel")
+    if by is not None and channel == ConfirmationChannel.PORTAL:  # the portal records the customer's own answer
+        raise ValidationFailed(
+            _("Staff record an answer the customer gave on a channel: choose that channel, not the portal."),
+            code="case.bad_channel",
+            field="channel",
+        )
     return channel
 
 
@@ -182,7 +214,31 @@ def _answer(proposal: SolutionProposal, status: str, by: Any, **fields: Any) -> 
         services._event(
             verb, case, by, before={"proposal_status": "proposed"}, after={"proposal_status": status}, data=data
         )
+        _carry_out(case, proposal, by)
     return proposal
+
+
+def _carry_out(case: AfterSalesCase, proposal: SolutionProposal, by: Any) -> None:
+    """Inside the answer's transaction: an answer that is itself a workflow step takes that step.
+
+    A repair fee quote is answered here, so the fee is accepted only with the channel and the written
+    confirmation recorded on its proposal: accepted → the repair goes ahead; rejected or expired → the
+    unit goes back unrepaired.
+    """
+    if is_repair_quote(case, proposal):
+        from desk.cases import services_repair  # it builds on this module
+
+        services_repair.answer_fee_quote(case, proposal, by)
+
+
+def is_repair_quote(case: AfterSalesCase, proposal: SolutionProposal) -> bool:
+    """A repair proposal with a fee on a repair waiting for the customer's answer to its quote."""
+    return (
+        case.case_type == CaseType.REPAIR
+        and case.state == CaseState.QUOTED
+        and proposal.kind == CaseType.REPAIR
+        and proposal.fee_amount > 0
+    )
 
 
 def _status(proposal: SolutionProposal) -> str:
@@ -195,15 +251,33 @@ def accepted_solution(case: AfterSalesCase) -> SolutionProposal | None:
     return case.proposals.filter(status=ProposalStatus.ACCEPTED).order_by("-responded_at", "-pk").first()
 
 
-def require_accepted_solution(case: AfterSalesCase, kind: str) -> SolutionProposal:
-    """For services that execute a solution: the customer must have accepted one of this kind."""
+def require_accepted_solution(case: AfterSalesCase, kind: str, *, fee: Decimal = ZERO) -> SolutionProposal:
+    """For services that execute a solution: the customer must have accepted one of this kind, and,
+    when the customer pays a fee, one stating exactly that fee (accepted in writing, `_check_written`)."""
     accepted = accepted_solution(case)
     if accepted is None or accepted.kind != kind:
         raise ConfirmationRequired(
             _("The customer has not accepted this solution yet; send a proposal and wait for the answer."),
             code="case.not_confirmed",
         )
+    if fee > 0 and (accepted.fee_amount != fee or not accepted.confirmation_text):
+        raise ConfirmationRequired(
+            _(
+                "The customer has not confirmed the fee of %(fee)s %(currency)s in writing; propose the "
+                "solution with this fee and wait for the answer."
+            )
+            % {"fee": fee, "currency": case.currency},
+            code="case.fee_not_confirmed",
+        )
     return accepted
+
+
+def require_agreed_fees(case: AfterSalesCase) -> SolutionProposal | None:
+    """Before a solution with a fee the customer pays is carried out (a restocking fee taken off a
+    no-reason refund): the customer accepted it, in writing, with that fee. Nothing to agree: None."""
+    if case.restocking_fee <= 0:
+        return None
+    return require_accepted_solution(case, case.case_type, fee=case.restocking_fee)
 
 
 def _terms(proposal: SolutionProposal) -> dict[str, Any]:
@@ -260,13 +334,8 @@ def _remind(pk: int, now: datetime) -> int:
             "number": case.number,
             "deadline": timezone.localtime(proposal.respond_by).strftime("%Y-%m-%d %H:%M"),
         }
-        data = {
-            "kind": "solution_reminder",
-            "proposal": pk,
-            "channel": case.customer.preferred_channel,
-            "message": message,
-        }
-        services._event("case.notice", case, None, data=data)
+        data = {**_terms(proposal), "channel": case.customer.preferred_channel, "message": message}
+        services._event("case.solution_reminder", case, None, data=data)  # its notice goes to the customer
     return 1
 
 
@@ -279,7 +348,8 @@ def _expire(pk: int, now: datetime) -> tuple[int, int]:
                 return 0, 0
             proposal = SolutionProposal.objects.get(pk=pk)
             case = services._lock(proposal.case)
-            step = next((s for s in _CLOSING_STEPS if s in machines.allowed_events(case)), None)
+            quote = is_repair_quote(case, proposal)  # an unanswered fee: the unit goes back unrepaired
+            step = None if quote else next((s for s in _CLOSING_STEPS if s in machines.allowed_events(case)), None)
             message = _("Case %(number)s was closed: the proposed solution was not confirmed in time.") % {
                 "number": case.number
             }
@@ -294,6 +364,8 @@ def _expire(pk: int, now: datetime) -> tuple[int, int]:
             )
             if step is not None:
                 services._close(case, None, step, "unconfirmed")
+            if quote:
+                _carry_out(case, proposal, None)
     except Exception:  # one broken case must not stop the others; its proposal stays due
         log.exception("proposal sweep: expiry of proposal %s failed", pk)
         return 0, 0

@@ -43,7 +43,7 @@ from desk.cases.models import (
     Stock,
 )
 from desk.cases.policy import Decision, judge_ship_first
-from desk.cases.services import _event, _lock, _save
+from desk.cases.services import _event, _lock, _save, clean_parcel
 from desk.core.errors import Conflict, ValidationFailed
 from desk.core.events import record_event
 from desk.orders import services_confirm
@@ -201,9 +201,7 @@ def ship_replacement(
     are required then) and by when: the policy's `ship_first_return_days`.
     """
     authorize(by, "stock.manage", subject=case)
-    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
-    if not carrier or not tracking_number:
-        raise ValidationFailed(_("Enter the carrier and the tracking number."), code="case.no_tracking")
+    carrier, tracking_number = clean_parcel(carrier, tracking_number)
     address = {"address": return_address.strip(), "contact": return_contact.strip(), "phone": return_phone.strip()}
     with transaction.atomic():
         case = _lock(case)

@@ -2,10 +2,14 @@
 
 Repair: the warranty is judged when the case opens (`warranty.check_warranty`); the shop
 approves, arranges the service (mail-in address, or an on-site appointment), tech support
-receives the unit and has 24 hours to diagnose it (`diagnosis_due_at`; the sweep calls
-`escalate_overdue_diagnoses`). Out of warranty, a repair fee is quoted and the customer must
-accept it. The result (repaired, replaced, cannot repair → a refund or exchange is offered) is
-recorded, the unit is sent back (carrier + tracking) and the case completes.
+receives the unit (a mail-in customer may first enter the parcel's carrier + tracking) and has the
+policy version's `diagnosis_hours` (24 by default) to diagnose it (`diagnosis_due_at`; the sweep calls
+`escalate_overdue_diagnoses`). Out of warranty, a repair fee is quoted: the quote is a solution
+proposal (`services_confirmation`), sent to the customer, who accepts it in writing (portal, or a
+channel staff name) or rejects it; unanswered, it expires and the unit goes back unrepaired. The
+result (repaired, replaced, cannot repair → a refund or exchange is offered) is recorded; a mail-in
+unit is sent back (carrier + tracking) and the case completes, an on-site repair completes at the
+visit with its result recorded (the unit never left the customer).
 
 Guidance: instructions are recorded (as often as needed); the customer's problem is resolved,
 or the case is converted into a repair or a return.
@@ -26,6 +30,8 @@ from django.utils.translation import gettext as _
 
 from desk.accounts.permissions import authorize
 from desk.cases import machines
+from desk.cases import services_confirmation as confirmation
+from desk.cases.errors import ProposalClosed
 from desk.cases.models import (
     ZERO,
     AfterSalesCase,
@@ -39,13 +45,13 @@ from desk.cases.models import (
     ServiceMode,
 )
 from desk.cases.policy import RequestFacts
-from desk.cases.services import Lines, _close, _event, _lock, _save, open_case
+from desk.cases.services import Lines, _close, _event, _lock, _save, clean_parcel, open_case
 from desk.cases.warranty import check_warranty, warranty_months
 from desk.core.errors import ValidationFailed
+from desk.evidence.models import ProposalStatus, SolutionProposal
 
 log = logging.getLogger(__name__)
 
-DIAGNOSIS_TARGET = timedelta(hours=24)  # tech-support analysis within 24 hours (service target)
 CONVERTIBLE = (CaseType.REPAIR, CaseType.RETURN_REFUND, CaseType.EXCHANGE)
 
 
@@ -116,16 +122,48 @@ def arrange_repair_service(
     return case
 
 
+def ship_repair_unit(case: AfterSalesCase, *, by: Any = None, carrier: str, tracking_number: str) -> AfterSalesCase:
+    """Mail-in: the customer (`by=None`, the portal) or staff on their word records the parcel the unit
+    travels in, so tech support and the warehouse can find it; entered again, the newer one counts."""
+    if by is not None:
+        authorize(by, "case.handle", subject=case)
+    carrier, tracking_number = clean_parcel(carrier, tracking_number)
+    with transaction.atomic():
+        case, job = _lock_repair(case)
+        if job.service_mode != ServiceMode.MAIL_IN:
+            raise ValidationFailed(
+                _("The technician comes to the customer: there is no parcel to send."),
+                code="repair.not_mail_in",
+                field="service_mode",
+            )
+        before, after = machines.step(case, "ship_unit")
+        now = timezone.now()
+        job.inbound_carrier, job.inbound_tracking_number = carrier[:50], tracking_number[:64]
+        job.inbound_shipped_at = now
+        job.save(update_fields=["inbound_carrier", "inbound_tracking_number", "inbound_shipped_at"])
+        _save(case, now)
+        data = {"carrier": job.inbound_carrier, "tracking_number": job.inbound_tracking_number}
+        _event("case.ship_unit", case, by, before={"state": before}, after={"state": after}, data=data)
+    return case
+
+
+def diagnosis_target(version: PolicyVersion) -> timedelta:
+    """How long tech support has to diagnose a unit it received, from the case's policy version."""
+    return timedelta(hours=version.diagnosis_hours)
+
+
 def start_diagnosis(case: AfterSalesCase, *, by: Any, carrier: str = "", tracking_number: str = "") -> AfterSalesCase:
-    """The unit is in tech support's hands (parcel arrived, or the technician is on site): 24 h to diagnose."""
+    """The unit is in tech support's hands (parcel arrived, or the technician is on site): the policy's
+    hours to diagnose. A parcel given here replaces the one the customer entered; none given keeps it."""
     authorize(by, "case.diagnose", subject=case)
     with transaction.atomic():
         case, job = _lock_repair(case)
         before, after = machines.step(case, "start_diagnosis")
         now = timezone.now()
-        case.diagnosis_due_at = now + DIAGNOSIS_TARGET
-        job.inbound_carrier, job.inbound_tracking_number = carrier.strip()[:50], tracking_number.strip()[:64]
-        job.save(update_fields=["inbound_carrier", "inbound_tracking_number"])
+        case.diagnosis_due_at = job.diagnose_by = now + diagnosis_target(case.policy_version)
+        if carrier.strip() or tracking_number.strip():
+            job.inbound_carrier, job.inbound_tracking_number = carrier.strip()[:50], tracking_number.strip()[:64]
+        job.save(update_fields=["inbound_carrier", "inbound_tracking_number", "diagnose_by"])
         _save(case, now)
         data = {"due": case.diagnosis_due_at, "carrier": job.inbound_carrier, "tracking": job.inbound_tracking_number}
         _event("case.start_diagnosis", case, by, before={"state": before}, after={"state": after}, data=data)
@@ -151,7 +189,9 @@ def record_diagnosis(
                 _("The unit is under warranty: the repair is free."), code="repair.fee_in_warranty", field="fee"
             )
         now = timezone.now()
-        late = case.diagnosis_due_at is not None and now > case.diagnosis_due_at
+        # The job keeps the deadline: the sweep clears the case's column when it escalates.
+        due = job.diagnose_by or case.diagnosis_due_at
+        late = due is not None and now > due
         before, after = machines.step(case, "quote_fee" if fee > 0 else "diagnose")
         job.diagnosis, job.human_damage, job.diagnosed_at, job.fee = diagnosis, human_damage, now, fee
         job.save()
@@ -160,35 +200,81 @@ def record_diagnosis(
         data = {"diagnosis": diagnosis, "human_damage": human_damage, "in_warranty": job.in_warranty}
         data |= {"warranty_rule": job.warranty_rule, "fee": fee, "late": late}
         _event("case.diagnose", case, by, before={"state": before}, after={"state": after}, data=data)
+        if fee > 0:
+            _quote_fee(case, job, by, now)
     return case
 
 
-def accept_repair_fee(case: AfterSalesCase, *, by: Any = None) -> AfterSalesCase:
-    """The customer accepts the quoted fee in writing (`by=None`), or staff records their written consent."""
-    return _answer_fee(case, by, "accept_fee")
+# --- The fee quote: a proposal the customer answers --------------------------------------------------
+FEE_QUOTE_RESPONSE_TIME = timedelta(days=3)
 
 
-def decline_repair_fee(case: AfterSalesCase, *, by: Any = None) -> AfterSalesCase:
+def _quote_fee(case: AfterSalesCase, job: RepairJob, by: Any, now: datetime) -> None:
+    """Put the fee to the customer as a solution proposal: it is sent to them (notice), reminded and
+    expired like any proposal, and answered in the portal or on a channel in writing."""
+    reason = _("Not covered by the warranty: %(diagnosis)s") % {"diagnosis": job.diagnosis}
+    confirmation.write_proposal(
+        case,
+        by,
+        kind=CaseType.REPAIR,
+        summary=_("Repair of the unit %(serial)s for a fee of %(fee)s %(currency)s")
+        % {"serial": job.serial_number, "fee": job.fee, "currency": case.currency},
+        reason=reason,
+        fee_amount=job.fee,
+        respond_by=now + FEE_QUOTE_RESPONSE_TIME,
+    )
+
+
+def open_fee_quote(case: AfterSalesCase) -> SolutionProposal:
+    """The repair's fee quote waiting for the customer's answer."""
+    proposal = case.proposals.filter(status=ProposalStatus.PROPOSED).first()
+    if proposal is None or not confirmation.is_repair_quote(case, proposal):
+        raise ProposalClosed(_("No repair fee quote is waiting for the customer's answer."), code="repair.no_quote")
+    return proposal
+
+
+def accept_repair_fee(case: AfterSalesCase, *, channel: str, confirmation_text: str, by: Any = None) -> AfterSalesCase:
+    """The customer accepts the quoted fee in writing: in the portal (`by=None`), or on a channel where
+    staff record it, naming the channel and the customer's written words (their name, 同意 or the fee)."""
+    confirmation.accept_solution(open_fee_quote(case), channel=channel, confirmation_text=confirmation_text, by=by)
+    return _fresh(case)
+
+
+def decline_repair_fee(case: AfterSalesCase, *, channel: str, reason: str = "", by: Any = None) -> AfterSalesCase:
     """The customer declines the fee: nothing is repaired and the unit goes back as it came."""
-    return _answer_fee(case, by, "decline_fee")
+    confirmation.reject_solution(open_fee_quote(case), channel=channel, reason=reason, by=by)
+    return _fresh(case)
 
 
-def _answer_fee(case: AfterSalesCase, by: Any, event: str) -> AfterSalesCase:
-    if by is not None:
-        authorize(by, "case.handle", subject=case)
-    with transaction.atomic():
-        case, job = _lock_repair(case)
-        before, after = machines.step(case, event)
-        now = timezone.now()
-        if event == "accept_fee":
-            job.fee_accepted_at = now
-        else:
-            job.result = RepairResult.UNREPAIRED
-        job.save(update_fields=["fee_accepted_at", "result"])
-        _save(case, now)
-        data = {"fee": job.fee, "currency": case.currency}
-        _event(f"case.{event}", case, by, before={"state": before}, after={"state": after}, data=data)
-    return case
+def answer_fee_quote(case: AfterSalesCase, proposal: SolutionProposal, by: Any) -> None:
+    """Inside the answer's transaction (`services_confirmation._carry_out`), the case locked: the
+    customer's answer to the quote moves the repair on. Accepted: the repair goes ahead for the fee
+    of the proposal they accepted; rejected or expired: the unit goes back unrepaired."""
+    accepted = proposal.status == ProposalStatus.ACCEPTED
+    event = "accept_fee" if accepted else "decline_fee"
+    job = RepairJob.objects.select_for_update().get(case=case)
+    before, after = machines.step(case, event)
+    now = timezone.now()
+    if accepted:
+        job.fee, job.fee_accepted_at = proposal.fee_amount, now
+    else:
+        job.result = RepairResult.UNREPAIRED
+    job.save(update_fields=["fee", "fee_accepted_at", "result"])
+    _save(case, now)
+    data = {"fee": job.fee, "currency": case.currency, "proposal": proposal.pk, "channel": proposal.channel}
+    if accepted:
+        data["confirmation_text"] = proposal.confirmation_text
+    _event(f"case.{event}", case, by, before={"state": before}, after={"state": after}, data=data)
+
+
+def _require_fee_accepted(case: AfterSalesCase, job: RepairJob) -> None:
+    """A paid repair is carried out only once the customer accepted its fee in writing."""
+    if job.fee > 0:
+        confirmation.require_accepted_solution(case, CaseType.REPAIR, fee=job.fee)
+
+
+def _fresh(case: AfterSalesCase) -> AfterSalesCase:
+    return AfterSalesCase.objects.select_related("repair").get(pk=case.pk)
 
 
 def record_repair_result(
@@ -207,6 +293,7 @@ def record_repair_result(
     with transaction.atomic():
         case, job = _lock_repair(case)
         before, after = machines.step(case, "record_result")
+        _require_fee_accepted(case, job)  # after the step: a step out of order says so first
         job.result, job.result_notes, job.offer = result, notes.strip(), offer
         job.save(update_fields=["result", "result_notes", "offer"])
         _save(case)
@@ -218,9 +305,7 @@ def record_repair_result(
 def ship_repair_back(case: AfterSalesCase, *, by: Any, carrier: str, tracking_number: str) -> AfterSalesCase:
     """The unit (repaired, replaced or unrepaired) is on its way back to the customer."""
     authorize(by, "case.handle", subject=case)
-    carrier, tracking_number = (carrier or "").strip(), (tracking_number or "").strip()
-    if not carrier or not tracking_number:
-        raise ValidationFailed(_("Enter the carrier and the tracking number."), code="case.no_tracking")
+    carrier, tracking_number = clean_parcel(carrier, tracking_number)
     with transaction.atomic():
         case, job = _lock_repair(case)
         before, after = machines.step(case, "ship_back")
@@ -233,17 +318,38 @@ def ship_repair_back(case: AfterSalesCase, *, by: Any, carrier: str, tracking_nu
     return case
 
 
-def complete_repair(case: AfterSalesCase, *, by: Any = None) -> AfterSalesCase:
-    """The customer has the unit back; or it could not be repaired and stays with the shop (refund/exchange)."""
+def complete_repair(case: AfterSalesCase, *, by: Any = None, visit_result: str = "") -> AfterSalesCase:
+    """The customer has the unit back; or it could not be repaired and stays with the shop (refund/exchange).
+
+    On site the unit never left the customer: the repair completes at the visit, with what the
+    technician left (`visit_result`, required). A mail-in unit must be shipped back first.
+    """
     if by is not None:
         authorize(by, "case.handle", subject=case)
+    visit_result = (visit_result or "").strip()
     with transaction.atomic():
         case, job = _lock_repair(case)
+        data: dict[str, Any] = {"offer": job.offer or None}
         if case.state == CaseState.REPAIRED and job.result != RepairResult.CANNOT_REPAIR:
-            raise ValidationFailed(
-                _("Send the unit back to the customer first."), code="repair.not_shipped_back", field="state"
-            )
-        return _close(case, by, "complete", job.result or "completed", offer=job.offer or None)
+            _check_finished_on_site(job, visit_result)
+            job.visit_result = visit_result
+            job.save(update_fields=["visit_result"])
+            data |= {"on_site": True, "visit_result": visit_result}
+        return _close(case, by, "complete", job.result or "completed", **data)
+
+
+def _check_finished_on_site(job: RepairJob, visit_result: str) -> None:
+    """A unit not shipped back may complete only where the technician repaired it at the customer's."""
+    if job.service_mode != ServiceMode.ON_SITE:
+        raise ValidationFailed(
+            _("Send the unit back to the customer first."), code="repair.not_shipped_back", field="state"
+        )
+    if not visit_result:
+        raise ValidationFailed(
+            _("Describe the visit's result (what was done, the customer's sign-off)."),
+            code="repair.no_visit_result",
+            field="visit_result",
+        )
 
 
 # --- The 24 h diagnosis target -----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The periodic case sweep: act on each due timeout exactly once, set-based where the action is simple.
 
-Deadlines are columns on the case (answer_due_at, ship_due_at, receive_due_at, inspect_due_at), so
-whatever came due while no worker ran is still due at the next run. A case is claimed with a
+Deadlines are columns on the case (answer_due_at, ship_remind_at, ship_due_at, receive_due_at,
+inspect_due_at, refund_escalate_at), so whatever came due while no worker ran is still due at the
+next run. A case is claimed with a
 conditional update that clears its deadline (`... WHERE state = 'requested' AND answer_due_at <= now`):
 a row this worker updated is its own, a row another worker (or the shop, just in time) updated
 first no longer matches and is skipped. The claim and the action share one transaction, so a failed
@@ -14,10 +15,16 @@ with its refund, the refund of a return the shop never confirmed) stay one case 
 the refund sent after its commit.
 
 - The shop did not answer: a refund-only request the policy allows (and under the policy's
-  auto-approve cap, if any) is approved and refunded; anything else is escalated.
+  auto-approve cap, if any) is approved and refunded; a return-and-refund request the policy allows
+  is approved and sent the policy's default return address (when the policy has one and auto-approves
+  returns); anything else (exchanges, repairs, requests to review) is escalated.
+- The customer has not shipped the return and its deadline nears: one reminder notice
+  (`PolicyVersion.ship_reminder_days` before the deadline).
 - The customer did not ship the return: the case closes, with a notice to the customer.
 - The shop did not confirm receipt of a shipped return: the refund is made automatically.
 - The warehouse did not inspect a received return in time: escalated.
+- The refund was not confirmed by its due date (7 days after the return was received, or after a
+  refund without a return started; a refund the provider declined stays due): escalated.
 - A refund sent to an automatic provider without an answer is sent again (same refund number).
 - The other workflows' timeouts (ship-first exchanges, repair diagnoses, solution proposals, result
   notices) run from here too, each with its own claims.
@@ -36,6 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
@@ -46,7 +54,15 @@ from django.utils.translation import gettext as _
 
 from desk.accounts.models import Notification, Role
 from desk.cases import services
-from desk.cases.models import CASE_PREFIX, AfterSalesCase, CaseState, CaseType, Refund, RefundStatus
+from desk.cases.models import (
+    CASE_PREFIX,
+    AfterSalesCase,
+    CaseState,
+    CaseType,
+    PolicyVersion,
+    Refund,
+    RefundStatus,
+)
 from desk.cases.notices import sweep_result_notices
 from desk.cases.policy import ALLOWED
 from desk.cases.services_confirmation import expire_unconfirmed_proposals
@@ -75,6 +91,8 @@ class SweepResult(TypedDict):
     auto_refunded: int
     refunds_retried: int
     inspections_overdue: int  # received returns the warehouse did not inspect in time
+    ship_reminders: int  # customers reminded to ship their return before it closes
+    refunds_overdue: int  # refunds not confirmed by their due date
     exchange_returns_overdue: int  # ship-first exchanges whose return did not come
     diagnoses_overdue: int  # repairs not diagnosed in time
     proposals_reminded: int
@@ -111,6 +129,7 @@ def _run(now: datetime | None) -> SweepResult:
     staff = _Supervisors()
     answers = _answer_timeouts(now, staff)
     expired = _expire_unshipped(now)
+    reminded = _remind_unshipped(now)  # after the expiry: a case closing now needs no reminder
     refunded = _sweep(
         AfterSalesCase.objects.filter(state=CaseState.RETURNING, receive_due_at__lte=now),
         "receive_due_at",
@@ -126,6 +145,8 @@ def _run(now: datetime | None) -> SweepResult:
         auto_refunded=refunded["auto_refunded"],
         refunds_retried=_retry_stale_refunds(now),
         inspections_overdue=inspections,
+        ship_reminders=reminded,
+        refunds_overdue=_escalate_due(*REFUND_OVERDUE, now, staff),
         exchange_returns_overdue=_escalate_due(*EXCHANGE_RETURN_OVERDUE, now, staff),
         diagnoses_overdue=_escalate_due(*DIAGNOSIS_OVERDUE, now, staff),
         proposals_reminded=proposals["reminded"],
@@ -145,27 +166,55 @@ def _answer_timeouts(now: datetime, staff: _Supervisors) -> Counter[str]:
     the rest, escalated in bulk."""
     due = AfterSalesCase.objects.filter(state=CaseState.REQUESTED, answer_due_at__lte=now)
     allowed = (
-        due.filter(case_type=CaseType.REFUND_ONLY, decision__outcome=ALLOWED)
+        due.filter(case_type__in=AUTO_APPROVE_TYPES, decision__outcome=ALLOWED)
         .order_by("pk")
-        .values_list("pk", "refund_amount", "policy_version__auto_approve_max_amount")
+        .values_list("pk", "case_type", "refund_amount", "policy_version_id", "created_at", "answer_due_at")
     )
-    auto = [pk for pk, amount, cap in allowed if cap is None or amount <= cap]
-    chosen = set(auto)
-    escalate = [pk for pk in _due_ids(due) if pk not in chosen]
-    done = _sweep(due.filter(pk__in=auto), "answer_due_at", lambda case: _answer(case, staff)) if auto else Counter()
+    rows = list(allowed)
+    versions = PolicyVersion.objects.in_bulk({row[3] for row in rows}) if rows else {}
+    windows = {
+        pk: answer_due - created
+        for pk, case_type, amount, version, created, answer_due in rows
+        if answer_due is not None and _auto_approvable(case_type, amount, versions[version])  # due: never None
+    }
+    escalate = [pk for pk in _due_ids(due) if pk not in windows]
+    auto = list(windows)
+
+    def act(case: AfterSalesCase) -> tuple[str, Refund | None]:
+        return _answer(case, staff, windows.get(case.pk))
+
+    done = _sweep(due.filter(pk__in=auto), "answer_due_at", act) if auto else Counter()
     done["escalated"] += _escalate_ids(
         escalate, CaseState.REQUESTED, "answer_due_at", "case.answer_overdue", now, staff
     )
     return done
 
 
-def _answer(case: AfterSalesCase, staff: _Supervisors) -> tuple[str, Refund | None]:
-    """Auto-approve and refund; escalate instead when the refund is refused (or the policy moved)."""
+# Refund requests, as the marketplace rule says ("a refund request ... is auto-approved"). An exchange
+# is not: approving it commits replacement stock, a mode (ship first or not) and maybe another size,
+# which a person chooses; repairs and the rest need a person too. They are escalated.
+AUTO_APPROVE_TYPES = (CaseType.REFUND_ONLY, CaseType.RETURN_REFUND)
+
+
+def _answer(case: AfterSalesCase, staff: _Supervisors, window: timedelta | None) -> tuple[str, Refund | None]:
+    """Auto-approve and refund (refund only), or approve and send the policy's return address (return and
+    refund); escalate instead when the step is refused (or the policy moved)."""
     if not _may_auto_approve(case):
         return _escalate(case, "case.answer_overdue", staff)
+    version = case.policy_version
     try:
-        with transaction.atomic():  # approve and refund together, or neither
-            services._approve(case, None, auto=True)
+        with transaction.atomic():  # approve and refund (or instruct) together, or neither
+            services._approve(case, None, auto=True, rule=_cited_rule(case, window))
+            if case.case_type == CaseType.RETURN_REFUND:
+                services._send_instructions(
+                    case,
+                    None,
+                    address=version.return_address,
+                    contact=version.return_contact,
+                    phone=version.return_phone,
+                    packing=version.return_packing,
+                )
+                return "auto_approved", None
             refund = services._create_refund(case, None, None, auto=True)
     except DomainError as refused:  # e.g. the payment cannot cover it: a person must look
         return _escalate(services._lock(case), "case.answer_overdue", staff, refused)
@@ -173,12 +222,39 @@ def _answer(case: AfterSalesCase, staff: _Supervisors) -> tuple[str, Refund | No
 
 
 def _may_auto_approve(case: AfterSalesCase) -> bool:
-    cap = case.policy_version.auto_approve_max_amount
-    return (
-        case.case_type == CaseType.REFUND_ONLY
-        and case.decision.get("outcome") == ALLOWED
-        and (cap is None or case.refund_amount <= cap)
+    """Checked again under the case's lock: the decision and policy as they stand now."""
+    return case.decision.get("outcome") == ALLOWED and _auto_approvable(
+        case.case_type, case.refund_amount, case.policy_version
     )
+
+
+def _auto_approvable(case_type: str, amount: Decimal, version: PolicyVersion) -> bool:
+    """Whether the policy lets the sweep approve an unanswered request of this type and amount."""
+    cap = version.auto_approve_max_amount
+    if cap is not None and amount > cap:
+        return False
+    if case_type == CaseType.REFUND_ONLY:
+        return True
+    has_address = all(v.strip() for v in (version.return_address, version.return_contact, version.return_phone))
+    return case_type == CaseType.RETURN_REFUND and version.auto_approve_returns and has_address
+
+
+def _cited_rule(case: AfterSalesCase, window: timedelta | None) -> dict[str, Any]:
+    """The rule the sweep approved by, for the approval event: the policy version, the answer timer that
+    ran out (which of the marketplace timers the request was given when opened) and the policy's verdict."""
+    version = case.policy_version
+    timers = (
+        ("auto_approve_unshipped_hours", timedelta(hours=version.auto_approve_unshipped_hours)),
+        ("auto_approve_virtual_days", timedelta(days=version.auto_approve_virtual_days)),
+        ("auto_approve_shipped_days", timedelta(days=version.auto_approve_shipped_days)),
+    )
+    return {
+        "code": "answer_timeout",
+        "timer": next((name for name, length in timers if length == window), None),
+        "hours": round(window.total_seconds() / 3600) if window is not None else None,
+        "policy_version": version.version,
+        "decision": case.decision.get("rule"),
+    }
 
 
 # --- The shop did not confirm receipt ----------------------------------------------------------------
@@ -230,16 +306,23 @@ def _escalate(
 # (state, deadline column, event verb) of the escalations services also run on their own.
 EXCHANGE_RETURN_OVERDUE = (CaseState.REPLACEMENT_SHIPPED, "return_due_at", "case.return_overdue")
 DIAGNOSIS_OVERDUE = (CaseState.DIAGNOSING, "diagnosis_due_at", "case.diagnosis_overdue")
+# Received, inspected, or refunding (a refund the provider declined stays here) past the refund's due date.
+REFUND_OVERDUE = (
+    (CaseState.RECEIVED, CaseState.INSPECTED, CaseState.REFUNDING),
+    "refund_escalate_at",
+    "case.refund_overdue",
+)
 
 
-def escalate_overdue(timer: tuple[str, str, str], now: datetime | None = None) -> int:
+def escalate_overdue(timer: tuple[str | Sequence[str], str, str], now: datetime | None = None) -> int:
     """One timer's escalations outside a full sweep (each case once: event, then supervisors notified)."""
     return _escalate_due(*timer, now or timezone.now(), _Supervisors())
 
 
-def _escalate_due(state: str, column: str, verb: str, now: datetime, staff: _Supervisors) -> int:
-    due = AfterSalesCase.objects.filter(state=state, **{f"{column}__lte": now})
-    return _escalate_ids(_due_ids(due), state, column, verb, now, staff)
+def _escalate_due(state: str | Sequence[str], column: str, verb: str, now: datetime, staff: _Supervisors) -> int:
+    states = [state] if isinstance(state, str) else list(state)
+    due = AfterSalesCase.objects.filter(state__in=states, **{f"{column}__lte": now})
+    return _escalate_ids(_due_ids(due), states, column, verb, now, staff)
 
 
 def _due_ids(due: QuerySet[AfterSalesCase]) -> list[int]:
@@ -248,12 +331,15 @@ def _due_ids(due: QuerySet[AfterSalesCase]) -> list[int]:
     return sorted(due.order_by().values_list("pk", flat=True))
 
 
-def _escalate_ids(ids: Sequence[int], state: str, column: str, verb: str, now: datetime, staff: _Supervisors) -> int:
+def _escalate_ids(
+    ids: Sequence[int], state: str | Sequence[str], column: str, verb: str, now: datetime, staff: _Supervisors
+) -> int:
     """Escalate the cases `ids` (in `state`) whose deadline `column` is still due: a batch per transaction."""
+    states = [state] if isinstance(state, str) else list(state)
     escalated = 0
     for start in range(0, len(ids), BATCH_SIZE):
         with transaction.atomic():
-            claimed = _claim(ids[start : start + BATCH_SIZE], [state], column, now)
+            claimed = _claim(ids[start : start + BATCH_SIZE], states, column, now)
             created = timezone.now()
             # One before/after/data object each for the whole batch: serialised once, allocated once.
             before: dict[str, Any] = {}
@@ -356,6 +442,7 @@ def _expire_batch(ids: Sequence[int], state: str, now: datetime) -> int:
             refund_due_at=None,
             return_due_at=None,
             inspect_due_at=None,
+            ship_remind_at=None,
         )
         if not claimed:
             return 0
@@ -393,6 +480,40 @@ def _expire(case: AfterSalesCase) -> tuple[str, Refund | None]:
     return "expired", None
 
 
+# --- The customer has not shipped the return yet: one reminder ----------------------------------------
+def _remind_unshipped(now: datetime) -> int:
+    """Remind each customer whose return is not shipped and whose reminder time came, once (the claim
+    clears `ship_remind_at`): a `case.ship_reminder` event, which the notices writer turns into the
+    customer's notice on their channel."""
+    due = AfterSalesCase.objects.filter(state__in=SHIP_STATES, ship_remind_at__lte=now)
+    reminded = 0
+    for state in SHIP_STATES:
+        ids = _due_ids(due.filter(state=state))
+        for start in range(0, len(ids), BATCH_SIZE):
+            reminded += _remind_batch(ids[start : start + BATCH_SIZE], state, now)
+    return reminded
+
+
+def _remind_batch(ids: Sequence[int], state: str, now: datetime) -> int:
+    with transaction.atomic():
+        claimed = _claim(ids, [state], "ship_remind_at", now)
+        if not claimed:
+            return 0
+        deadlines = dict(
+            AfterSalesCase.objects.filter(pk__in=id_list(row[0] for row in claimed)).values_list("pk", "ship_due_at")
+        )
+        stamp = timezone.now()
+        unchanged: dict[str, Any] = {}  # the events' before
+        nothing: dict[str, Any] = {}  # and after
+        rows = []
+        for row in claimed:
+            ship_by = deadlines.get(row[0])
+            data = {"ship_by": ship_by.isoformat() if ship_by else None}
+            rows.append(_case_row("case.ship_reminder", row, stamp, unchanged, nothing, data))
+        record_event_rows(rows)
+    return len(claimed)
+
+
 # --- Refunds without an answer ---------------------------------------------------------------------------
 def _retry_stale_refunds(now: datetime) -> int:
     stale = Refund.objects.filter(status=RefundStatus.SENT, sent_at__lte=now - STALE_REFUND_AFTER).exclude(
@@ -425,6 +546,8 @@ class _Supervisors:
             "case.inspection_overdue": _("%(number)s: the warehouse did not inspect the return in time"),
             "case.return_overdue": _("%(number)s: the customer did not send back the exchanged goods in time"),
             "case.diagnosis_overdue": _("%(number)s: tech support did not diagnose the unit within 24 hours"),
+            "case.refund_overdue": _("%(number)s: the refund was not made by its due date"),
+            "case.result_notice_overdue": _("%(number)s: the customer was not told the result within 24 hours"),
         }
         self.digests = {
             "case.answer_overdue": _("%(count)s after-sales requests were not answered in time"),
@@ -432,6 +555,8 @@ class _Supervisors:
             "case.inspection_overdue": _("%(count)s returns were not inspected in time"),
             "case.return_overdue": _("%(count)s ship-first exchanges were not sent back in time"),
             "case.diagnosis_overdue": _("%(count)s repairs were not diagnosed in time"),
+            "case.refund_overdue": _("%(count)s refunds were not made by their due date"),
+            "case.result_notice_overdue": _("%(count)s customers were not told their case's result within 24 hours"),
         }
 
     @property
@@ -454,3 +579,14 @@ class _Supervisors:
             for pk, event in cases
             for user in self.ids
         ]
+
+
+def supervisors() -> _Supervisors:
+    """Who hears of escalations, for timers that run outside this module (the result-notice timer)."""
+    return _Supervisors()
+
+
+def notify_supervisors(verb: str, cases: Sequence[tuple[int, int]], staff: _Supervisors | None = None) -> None:
+    """Tell the supervisors of escalations (case id, event id) recorded elsewhere, in the caller's
+    transaction: the same notifications (and summaries) as the sweep's own escalations."""
+    insert_rows(Notification, NOTE_FIELDS, (staff or _Supervisors()).notes(verb, cases))

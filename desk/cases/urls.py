@@ -12,7 +12,7 @@ urlpatterns = [
     path("new/", views.new_case, name="new"),
     path("new/preview/", views.new_case_preview, name="new_preview"),
     path("refunds/<str:number>/<str:verb>/", views.refund_action, name="refund_action"),
-    path("<str:ref>/", views.case_detail, name="detail"),
-    path("<str:ref>/<str:verb>/", views.case_action, name="action"),
-    path("<str:ref>/<str:kind>/<int:pk>/<str:verb>/", views.subject_action, name="subject_action"),
+    path("<ref:ref>/", views.case_detail, name="detail"),
+    path("<ref:ref>/<str:verb>/", views.case_action, name="action"),
+    path("<ref:ref>/<str:kind>/<id:pk>/<str:verb>/", views.subject_action, name="subject_action"),
 ]

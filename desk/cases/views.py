@@ -61,10 +61,12 @@ from desk.cases.models import (
     RefundStatus,
 )
 from desk.cases.policy import MESSAGES
+from desk.cases.policy import render as render_rule
 from desk.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from desk.core.held import Held
 from desk.core.jinja import url
 from desk.customers.models import Tier
+from desk.customers.queries import mask_event_document
 from desk.orders import queries as order_queries
 from desk.orders.models import Order
 from desk.tickets import queries as ticket_queries
@@ -147,6 +149,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "case.ship_return": gettext_lazy("return shipped"),
     "case.receive": gettext_lazy("warehouse received the return"),
     "case.inspect": gettext_lazy("inspected the return"),
+    "case.settle_inspection": gettext_lazy("decided the refund held by the inspection"),
     "case.start_refund": gettext_lazy("started the refund"),
     "case.confirm_refund": gettext_lazy("refund confirmed"),
     "case.refund_failed": gettext_lazy("refund failed"),
@@ -164,6 +167,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "case.settle_unreturned": gettext_lazy("settled the goods never returned"),
     "case.complete": gettext_lazy("completed the case"),
     "case.arrange_service": gettext_lazy("arranged the repair service"),
+    "case.ship_unit": gettext_lazy("the customer sent the unit for repair"),
     "case.start_diagnosis": gettext_lazy("started the diagnosis"),
     "case.diagnose": gettext_lazy("recorded the diagnosis"),
     "case.diagnosis_overdue": gettext_lazy("the diagnosis was not made in time (escalated)"),
@@ -187,6 +191,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "case.solution_accepted": gettext_lazy("the customer accepted the solution"),
     "case.solution_rejected": gettext_lazy("the customer declined the solution"),
     "case.solution_expired": gettext_lazy("the proposed solution expired unanswered"),
+    "case.solution_reminder": gettext_lazy("reminded the customer to answer the proposed solution"),
     "case.evidence_added": gettext_lazy("added evidence"),
     "case.evidence_withdrawn": gettext_lazy("withdrew evidence"),
     "case.dispute_opened": gettext_lazy("opened a dispute"),
@@ -195,7 +200,9 @@ EVENT_LABELS: dict[str, Promise] = {
     "case.arbitration_recorded": gettext_lazy("recorded the arbitration"),
     "case.dispute_resolved": gettext_lazy("resolved the dispute"),
     "case.inspection_overdue": gettext_lazy("the return was not inspected in time (escalated)"),
-    "case.result_notice_overdue": gettext_lazy("the result notice was not delivered within 24 h"),
+    "case.result_notice_overdue": gettext_lazy("the result notice was not delivered within 24 h (escalated)"),
+    "case.ship_reminder": gettext_lazy("reminded the customer to ship the return"),
+    "case.refund_overdue": gettext_lazy("the refund was not made by its due date (escalated)"),
     "notice.delivered": gettext_lazy("notice delivered to the customer"),
     "notice.failed": gettext_lazy("notice could not be delivered"),
     "permission.denied": gettext_lazy("was refused an action"),
@@ -278,7 +285,7 @@ def decision_message(decision: dict[str, Any]) -> str:
     rule, params = decision.get("rule", ""), decision.get("params") or {}
     if rule in MESSAGES:
         try:
-            return str(MESSAGES[rule]) % params
+            return render_rule(rule, params)
         except (KeyError, TypeError, ValueError):
             pass
     return str(decision.get("message", ""))
@@ -431,6 +438,15 @@ def _deadlines(case: AfterSalesCase, now: datetime) -> list[tuple[str, datetime,
     ]
 
 
+def _timeline_for(user: Any, case: AfterSalesCase) -> list[Any]:
+    """The case's events, with contact details in their facts masked for roles that see masked data
+    (an on-site repair's event carries the customer's address)."""
+    events = queries.case_timeline(case)
+    if can(user, "customer.view_pii"):
+        return events
+    return [event._replace(data=mask_event_document(event.data)) for event in events]
+
+
 def _case_context(request: HttpRequest, case: AfterSalesCase) -> dict[str, Any]:
     now = timezone.now()
     return {
@@ -439,9 +455,10 @@ def _case_context(request: HttpRequest, case: AfterSalesCase) -> dict[str, Any]:
         "ticket_number": Ticket(pk=case.ticket_id).number if case.ticket_id else "",
         "decision": case.decision or {},
         "decision_message": decision_message(case.decision or {}),
+        "hold_message": decision_message(case.inspection.get("hold") or {}) if case.inspection else "",
         "items": queries.case_items(case),
         "refunds": queries.case_refunds(case),
-        "timeline": queries.case_timeline(case),
+        "timeline": _timeline_for(request.user, case),
         "actions": offered_actions(case, request.user),
         "refund_actions": REFUND_ACTIONS if can(request.user, "refund.execute") else [],
         "subjects": queries.case_subjects(case),
@@ -606,7 +623,7 @@ def new_case(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         case = services.open_case(
             by=request.user, order=order, case_type=data["case_type"], reason=data["reason"],
-            items=_lines(request, order), reason_text=data["reason_text"], ticket=ticket, insured=data["insured"],
+            items=_lines(request, order), reason_text=data["reason_text"], ticket=ticket, opened=data["opened"],
             serial_number=data["serial_number"], service_mode=data["service_mode"],
         )  # fmt: skip
     except DomainError as error:
@@ -629,9 +646,8 @@ def new_case_preview(request: HttpRequest) -> HttpResponse:
         context["error"] = _("Choose at least one item.")
     else:
         try:
-            context["decision"] = services.preview_decision(
-                order, case_type, reason, lines, insured=bool(request.POST.get("insured"))
-            )
+            opened = forms.NullBooleanField().to_python(request.POST.get("opened"))
+            context["decision"] = services.preview_decision(order, case_type, reason, lines, opened=opened)
         except (DomainError, ValueError, KeyError) as error:  # an incomplete form: say so, never a 500
             context["error"] = getattr(error, "message", _("Fill in the type and the reason."))
     return _render(request, "cases/partials/preview.html", context)

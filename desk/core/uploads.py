@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import FileResponse
 from django.utils.translation import gettext as _
 
 HEAD_BYTES = 1024  # PDF readers accept a header anywhere in the first 1,024 bytes
@@ -53,3 +54,20 @@ def disguised_message(name: str | None, content_type: str) -> str:
         "name": name or "?",
         "type": content_type,
     }
+
+
+def download_response(file: Any, name: str, content_type: str) -> FileResponse:
+    """Stream a stored upload back to someone already allowed to read it.
+
+    Uploads are never served from a public /media/ URL: the caller checks who may see the file first.
+    Only types whose bytes were checked at upload (`SIGNATURES`) open in the browser; anything else
+    is a download. `nosniff` stops the browser from guessing another type (HTML) from the content.
+    """
+    inline = content_type in SIGNATURES
+    file.open("rb")
+    response = FileResponse(
+        file, as_attachment=not inline, filename=name, content_type=content_type or "application/octet-stream"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

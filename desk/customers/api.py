@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from desk.accounts.api_audit import EventOut, event_out
+from desk.accounts.api_audit import EventPage, event_out
 from desk.core.api import ERRORS, AuthedRequest, ErrorOut, Id, PageParams, paginate
 from desk.customers import queries, services
 from desk.customers.schemas import (
@@ -18,7 +18,6 @@ from desk.customers.schemas import (
     CustomerPage,
     RevealIn,
     RevealOut,
-    TimelineParams,
 )
 
 router = Router(tags=["customers"])
@@ -45,11 +44,12 @@ def get_customer(request: HttpRequest, customer_id: Id) -> Any:
     return queries.present_customer(customer, request.auth)
 
 
-@router.get("/{customer_id}/timeline", response={200: list[EventOut], **ERRORS})
-def customer_timeline(request: HttpRequest, customer_id: Id, params: Query[TimelineParams]) -> Any:
-    """Everything about the customer (tickets, orders, profile changes), newest first."""
+@router.get("/{customer_id}/timeline", response={200: EventPage, **ERRORS})
+def customer_timeline(request: HttpRequest, customer_id: Id, page: Query[PageParams]) -> Any:
+    """Everything about the customer (tickets, orders, profile changes), newest first, a page at a time."""
     customer = queries.get_customer_for(request.auth, customer_id)
-    return [event_out(e) for e in queries.customer_timeline(customer, params.limit, user=request.auth)]
+    result = paginate(queries.timeline_events(customer, user=request.auth), page)
+    return result | {"items": [event_out(e, request.auth) for e in result["items"]]}
 
 
 @router.post("/{customer_id}/reveal", response={200: RevealOut, **ERRORS, 429: ErrorOut})

@@ -14,8 +14,9 @@ from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from desk.accounts.permissions import can
+from desk.accounts.permissions import can, record_denial
 from desk.core.aggregates import PAIR, joined, pair, split_joined
+from desk.core.api import MAX_ID
 from desk.core.errors import NotFound
 from desk.core.models import Event
 from desk.core.prepared import Prepared, Read, reads_ahead
@@ -134,6 +135,51 @@ def masked_contact(customer: Customer, field: str) -> str:
     return _MASKERS[field](getattr(customer, field))
 
 
+# Keys under which events keep contact details: a customer's profile (customer.created/updated),
+# an order's recipient, a case's return or repair address. Any nesting depth (case data nests them).
+_EVENT_MASKERS = {
+    "email": mask_email,
+    "phone": mask_phone,
+    "recipient_phone": mask_phone,
+    "return_phone": mask_phone,
+    "address": mask_address,
+    "shipping_address": mask_address,
+    "service_address": mask_address,
+    "return_address": mask_address,
+}
+
+
+def mask_event_document(document: Any) -> Any:
+    """An event's before/after/data as a masked role sees it.
+
+    The event log keeps what happened, contact details included (customer.created holds the
+    profile), so every read that hands documents to a user masks them here as `present_customer`
+    masks the profile; otherwise the timeline would undo the masking and the reveal limit.
+    """
+    if isinstance(document, list):
+        return [mask_event_document(item) for item in document]
+    if not isinstance(document, dict):
+        return document
+    masked = {key: _mask_event_value(key, value) for key, value in document.items()}
+    # An identity ({"channel": "phone", "value": "138..."}) is a contact detail under another name.
+    if masked.get("channel") in _MASKED_CHANNELS and isinstance(masked.get("value"), str):
+        masked["value"] = _present_identity(masked["channel"], masked["value"], True).value
+    return masked
+
+
+def _mask_event_value(key: str, value: Any) -> Any:
+    if isinstance(value, str) and key in _EVENT_MASKERS:
+        return _EVENT_MASKERS[key](value)
+    return mask_event_document(value)
+
+
+def event_documents_for(user: Any, before: Any, after: Any, data: Any) -> tuple[Any, Any, Any]:
+    """(before, after, data) whole for roles holding customer.view_pii, masked for everyone else."""
+    if can(user, "customer.view_pii"):
+        return before, after, data
+    return mask_event_document(before), mask_event_document(after), mask_event_document(data)
+
+
 def _present_identity(channel: str, value: str, masked: bool) -> IdentityView:
     if masked and channel in _MASKED_CHANNELS:
         value = mask_email(value) if channel == Channel.EMAIL else mask_phone(value)
@@ -166,6 +212,8 @@ def get_customer_for(user: Any, customer_id: int | str, *, details: bool = True)
     if pk is not None and can(user, "customer.view"):
         found = (_CUSTOMER if details else _CUSTOMER_ALONE)(pk)
         customer = found[0] if found else None
+    elif pk is not None and 0 < pk <= MAX_ID and Customer.objects.filter(pk=pk).exists():
+        record_denial(user, "customer.view", subject=Customer(pk=pk))  # told "no such customer", audited
     if customer is None:
         raise NotFound(f"No customer {customer_id}.", code="customer.not_found")
     if details:
@@ -238,13 +286,18 @@ def customer_timeline(customer: Customer, limit: int = 50, *, user: Any = None, 
     """
     if user is None or can(user, "ticket.view_all"):
         return _TIMELINE(customer.pk, variant=(limit, shown))
+    return list(_timeline_columns(timeline_events(customer, user=user), shown)[:limit])
+
+
+def timeline_events(customer: Customer, *, user: Any = None) -> QuerySet[Event]:
+    """`customer_timeline` unsliced, newest first, for the API to page through (older events too)."""
     events = Event.objects.filter(customer_id=customer.pk)
-    if user is not None:
+    if user is not None and not can(user, "ticket.view_all"):
         from desk.tickets.queries import tickets_visible_to  # tickets build on customers
 
         visible = tickets_visible_to(user).filter(customer=customer).values("id")
         events = events.filter(Q(ticket_id__isnull=True) | Q(ticket_id__in=Subquery(visible)))
-    return list(_timeline_columns(events, shown).order_by("-id")[:limit])
+    return events.order_by("-id")
 
 
 def customer_timeline_reads(customer_id: int, limit: int, *, user: Any = None, shown: bool = False) -> list[Read]:

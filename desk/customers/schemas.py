@@ -104,10 +104,6 @@ class CustomerFilters(Schema):
     tag: str | None = Field(None, max_length=50)
 
 
-class TimelineParams(Schema):
-    limit: int = Field(50, ge=1, le=200)
-
-
 class RevealIn(Schema):
     """Why the contact details are needed (recorded), and which of them; none named means all three."""
 

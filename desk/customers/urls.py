@@ -4,7 +4,7 @@ from desk.customers import views
 
 app_name = "customers"
 urlpatterns = [
-    path("<int:pk>/", views.detail, name="detail"),
-    path("<int:pk>/panel/", views.panel, name="panel"),
-    path("<int:pk>/reveal/", views.reveal, name="reveal"),
+    path("<id:pk>/", views.detail, name="detail"),
+    path("<id:pk>/panel/", views.panel, name="panel"),
+    path("<id:pk>/reveal/", views.reveal, name="reveal"),
 ]

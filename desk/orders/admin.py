@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from desk.accounts.admin_site import ConfigAdmin
 from desk.orders.models import ImportJob, Order, OrderItem, Shipment, ShipmentEvent, Storefront
 
 
 @admin.register(Storefront)
-class StorefrontAdmin(admin.ModelAdmin):
+class StorefrontAdmin(ConfigAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
 

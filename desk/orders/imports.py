@@ -50,6 +50,7 @@ _ORDER_COLUMNS = {
     "discount_amount": "discount_amount", "payment_method": "payment_method",
     "payment_reference": "payment_reference", "recipient_name": "recipient_name",
     "recipient_phone": "recipient_phone", "shipping_address": "shipping_address",
+    "shipping_insured": "shipping_insured", "confirmed_exclusions": "confirmed_exclusions",
 }  # fmt: skip
 _CUSTOMER_COLUMNS = {
     "customer_external_id": "external_id", "customer_name": "name", "phone": "phone", "email": "email",

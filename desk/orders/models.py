@@ -45,6 +45,11 @@ class Order(models.Model):
     recipient_name = models.CharField(max_length=100, blank=True)
     recipient_phone = models.CharField(max_length=32, blank=True)
     shipping_address = models.CharField(max_length=300, blank=True)
+    # Facts of the purchase the after-sales policy reads (never the requester's say-so): shipping
+    # insurance (运费险) bought with the order, and the optional no-reason-return exclusions (codes of
+    # desk.cases.models.Exclusion) the customer confirmed at checkout.
+    shipping_insured = models.BooleanField(default=False)
+    confirmed_exclusions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Auto-confirm receipt: the deadline, and since when an open after-sales case has paused it.

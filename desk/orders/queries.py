@@ -158,6 +158,8 @@ class OrderView:
     recipient_name: str
     recipient_phone: str
     shipping_address: str
+    shipping_insured: bool
+    confirmed_exclusions: list[str]
     items: list[OrderItem]
     shipments: list[ShipmentView]
     masked: bool
@@ -184,6 +186,8 @@ def present_order(order: Order, user: Any) -> OrderView:
         recipient_name=order.recipient_name,
         recipient_phone=mask_phone(order.recipient_phone) if masked else order.recipient_phone,
         shipping_address=mask_address(order.shipping_address) if masked else order.shipping_address,
+        shipping_insured=order.shipping_insured,
+        confirmed_exclusions=list(order.confirmed_exclusions or []),
         items=list(order.items.all()),
         shipments=[_present_shipment(s) for s in order.shipments.all()],
         masked=masked,

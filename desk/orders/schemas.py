@@ -78,6 +78,12 @@ class OrderIn(Schema):
     recipient_name: Short | None = None
     recipient_phone: Short | None = None
     shipping_address: Short | None = None
+    shipping_insured: bool | None = Field(None, description="Shipping insurance (运费险) was bought with the order.")
+    confirmed_exclusions: list[Short] | None = Field(
+        None,
+        max_length=10,
+        description="Optional no-reason-return exclusions the customer confirmed at checkout (e.g. unsealed_hygiene).",
+    )
     items: list[ItemIn] = Field(..., max_length=200)
     shipments: list[ShipmentIn] | None = Field(None, max_length=20)
 
@@ -133,6 +139,8 @@ class OrderOut(Schema):
     recipient_name: str
     recipient_phone: str
     shipping_address: str
+    shipping_insured: bool
+    confirmed_exclusions: list[str]
     items: list[ItemOut]
     shipments: list[ShipmentOut]
     masked: bool

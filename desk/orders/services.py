@@ -26,7 +26,7 @@ from desk.core.errors import ValidationFailed
 from desk.core.events import diff, record_event
 from desk.customers import services as customer_services
 from desk.customers.models import Channel, Customer
-from desk.customers.services import BatchResult, clean_choice, clean_text, run_batch
+from desk.customers.services import BatchResult, clean_bool, clean_choice, clean_text, run_batch
 from desk.orders.models import Order, OrderItem, OrderStatus, Shipment, ShipmentEvent, ShipmentStatus, Storefront
 
 MAX_ITEMS = 200
@@ -39,6 +39,7 @@ ORDER_KEYS = {
     "external_id", "number", "storefront", "storefront_name", "customer", "status", "placed_at", "paid_at",
     "currency", "total_amount", "shipping_fee", "discount_amount", "payment_method", "payment_reference",
     "recipient_name", "recipient_phone", "shipping_address", "items", "shipments", "customer_id",
+    "shipping_insured", "confirmed_exclusions",
 }  # fmt: skip
 CUSTOMER_KEYS = {"external_id", "name", "email", "phone", "address"}
 
@@ -229,7 +230,32 @@ def _clean_order_fields(data: Mapping[str, Any], external_id: str) -> dict[str, 
     fields["discount_amount"] = clean_decimal(data.get("discount_amount"), "discount_amount", default=Decimal(0))
     if data.get("total_amount") not in (None, ""):
         fields["total_amount"] = clean_decimal(data.get("total_amount"), "total_amount")
+    if data.get("shipping_insured") not in (None, ""):
+        fields["shipping_insured"] = clean_bool(data.get("shipping_insured"), "shipping_insured")
+    if data.get("confirmed_exclusions") is not None:
+        fields["confirmed_exclusions"] = clean_exclusions(data.get("confirmed_exclusions"))
     return fields
+
+
+def clean_exclusions(value: Any) -> list[str]:
+    """Optional no-reason-return exclusions the customer confirmed at checkout: codes, as a list or one
+    cell split on , ; | (spreadsheets). The after-sales policy applies those its version lists."""
+    from desk.cases.models import Exclusion  # the cases app builds on orders: read its codes late
+
+    codes = re.split(r"[,;|]", value) if isinstance(value, str) else value
+    if not isinstance(codes, list | tuple):
+        raise ValidationFailed(_("Must be a list."), code="invalid_type", field="confirmed_exclusions")
+    cleaned = list(dict.fromkeys(clean_text(c, "confirmed_exclusions", max_length=30) for c in codes))
+    cleaned = [c for c in cleaned if c]
+    unknown = [c for c in cleaned if c not in Exclusion.values]
+    if unknown:
+        raise ValidationFailed(
+            _("Unknown exclusion %(code)s; use one of: %(codes)s.")
+            % {"code": unknown[0], "codes": ", ".join(Exclusion.values)},
+            code="invalid_choice",
+            field="confirmed_exclusions",
+        )
+    return cleaned
 
 
 def _clean_item(value: Any, index: int) -> ItemInput:
@@ -426,7 +452,8 @@ def _order_snapshot(order: Order) -> dict[str, Any]:
     snap: dict[str, Any] = {}
     for name in ("number", "status", "placed_at", "paid_at", "currency", "total_amount", "shipping_fee",
                  "discount_amount", "payment_method", "payment_reference", "recipient_name",
-                 "recipient_phone", "shipping_address", "customer_id", "storefront_id"):  # fmt: skip
+                 "recipient_phone", "shipping_address", "customer_id", "storefront_id", "shipping_insured",
+                 "confirmed_exclusions"):  # fmt: skip
         snap[name] = _plain(getattr(order, name))
     snap["items"] = [
         [i.sku, i.name, i.model, _plain(i.unit_price), i.quantity, _plain(i.discount_amount)]

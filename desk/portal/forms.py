@@ -71,6 +71,18 @@ class RequestForm(forms.Form):
         label=_("Describe the problem"), widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=2000
     )
     photos = PhotosField(label=_("Photos"), required=False)
+    # Some goods (sealed software, hygiene items, devices) are excluded from no-reason returns only once opened.
+    opened = forms.NullBooleanField(
+        label=_("Is the item still sealed?"),
+        required=False,
+        widget=forms.Select(
+            choices=[
+                ("unknown", _("Not sure")),
+                ("false", _("Still sealed: never opened or activated")),
+                ("true", _("Opened, unsealed or activated")),
+            ]
+        ),
+    )
     serial_number = forms.CharField(label=_("Serial number"), max_length=100, required=False)
     service_mode = forms.ChoiceField(
         label=_("Repair service"), choices=[("", "—"), *ServiceMode.choices], required=False

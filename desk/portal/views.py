@@ -27,7 +27,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from desk.cases import services as cases
 from desk.cases import services_confirmation as confirmation
-from desk.cases.models import AfterSalesCase, CaseState, CaseType, Payer
+from desk.cases import services_repair as repair
+from desk.cases.models import AfterSalesCase, CaseState, CaseType, Payer, RepairJob, ServiceMode
 from desk.cases.policy import render as render_rule
 from desk.cases.services_disputes import add_evidence
 from desk.core.errors import DomainError, NotFound
@@ -179,6 +180,7 @@ def _open_request(order: Order, form: RequestForm) -> AfterSalesCase:
             reason=form.cleaned_data["reason"],
             items=form.lines(),
             reason_text=form.cleaned_data.get("description") or "",
+            opened=form.cleaned_data.get("opened"),
             serial_number=_repair_field(form, "serial_number"),
             service_mode=_repair_field(form, "service_mode"),
         )
@@ -229,7 +231,9 @@ def _decision(order: Order, form: RequestForm) -> dict[str, Any]:
         return {"empty": True}
     case_type = form.cleaned_data["case_type"]
     try:
-        decision = cases.preview_decision(order, case_type, form.cleaned_data["reason"], form.lines())
+        decision = cases.preview_decision(
+            order, case_type, form.cleaned_data["reason"], form.lines(), opened=form.cleaned_data.get("opened")
+        )
     except DomainError as error:
         return {"error": error.message}
     return {
@@ -278,9 +282,20 @@ def _case_page(
         "instructions": _instructions(case),
         "history": list(queries.case_history(case)),
         "shipment_form": shipment_form or ShipmentForm(),
+        "mail_in": _mail_in(case, actions),
         "nav": "cases",
     }
     return _render(request, "portal/case.html", context, status=status)
+
+
+def _mail_in(case: AfterSalesCase, actions: list[str]) -> RepairJob | None:
+    """A mail-in repair's job, while the customer sends the unit or after they entered its parcel."""
+    if case.case_type != CaseType.REPAIR:
+        return None
+    job = RepairJob.objects.filter(case=case, service_mode=ServiceMode.MAIL_IN).first()
+    if job is None or not ("ship_unit" in actions or job.inbound_tracking_number):
+        return None
+    return job
 
 
 def _decision_text(case: AfterSalesCase) -> str:
@@ -320,7 +335,10 @@ def ship(request: HttpRequest, customer: Customer, pk: int) -> HttpResponse:
     form = ShipmentForm(request.POST)
     if form.is_valid():
         try:
-            cases.record_return_shipment(case, by=None, **form.cleaned_data)
+            if case.case_type == CaseType.REPAIR:  # the unit goes to the repair centre (mail-in)
+                repair.ship_repair_unit(case, by=None, **form.cleaned_data)
+            else:
+                cases.record_return_shipment(case, by=None, **form.cleaned_data)
         except DomainError as error:
             form.add_error(None, error.message)
         else:

@@ -1,10 +1,33 @@
-from django.contrib import admin
+from typing import Any
 
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from desk.accounts.admin_site import ConfigAdmin
 from desk.sla.models import BusinessCalendar, BusinessHours, CalendarDay, SlaPolicy, SlaTarget
+
+
+class BusinessHoursFormSet(BaseInlineFormSet):
+    """At least one opening slot unless the calendar is 7×24: with none, no deadline can ever be computed."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.always_open:
+            return
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not kept:
+            raise ValidationError(
+                _("A calendar that is not open 7×24 needs at least one opening slot (weekday, opens, closes).")
+            )
 
 
 class BusinessHoursInline(admin.TabularInline):
     model = BusinessHours
+    formset = BusinessHoursFormSet
     extra = 1
 
 
@@ -15,15 +38,19 @@ class CalendarDayInline(admin.TabularInline):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
+class BusinessCalendarAdmin(ConfigAdmin):
     """Hours and days edit inline; saving drops the cached clock (signals in services)."""
 
     list_display = ("name", "time_zone", "always_open")
     inlines = (BusinessHoursInline, CalendarDayInline)
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """A new calendar starts in the shop's time zone (`SHOP_TIME_ZONE`), not the model's fixed default."""
+        return {"time_zone": settings.TIME_ZONE, **super().get_changeform_initial_data(request)}
+
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
+class SlaPolicyAdmin(ConfigAdmin):
     list_display = (
         "position", "name", "active", "request_type", "priority", "channel", "customer_tier", "calendar",
         "first_response_minutes", "accept_minutes", "human_minutes", "solution_minutes", "resolution_minutes",

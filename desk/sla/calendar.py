@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Slot = tuple[time, time]
 Interval = tuple[datetime, datetime]
@@ -29,6 +29,14 @@ Interval = tuple[datetime, datetime]
 # How far a calendar may be searched for open time before we call it broken (no hours at all).
 MAX_DAYS_SEARCHED = 3 * 366
 _DAY_CACHE_LIMIT = 4096
+
+
+class CalendarUnusable(ValueError):
+    """The calendar cannot give business time: its time zone is unknown, or it never opens.
+
+    A configuration mistake, not a programming error: callers that compute deadlines for many
+    tickets catch it and carry on without those deadlines (desk.sla.services records it).
+    """
 
 
 class BusinessClock:
@@ -43,7 +51,7 @@ class BusinessClock:
         holidays: Iterable[date] = (),
         workdays: Mapping[date, int] | None = None,
     ) -> None:
-        self.zone = time_zone if isinstance(time_zone, ZoneInfo) else ZoneInfo(time_zone)
+        self.zone = time_zone if isinstance(time_zone, ZoneInfo) else zone_named(time_zone)
         self.always_open = always_open
         self.weekly: dict[int, tuple[Slot, ...]] = {
             day: tuple(sorted(slots)) for day, slots in (weekly or {}).items() if 0 <= day <= 6 and slots
@@ -74,12 +82,13 @@ class BusinessClock:
             return start.astimezone(self.zone)
         if self.always_open:
             return (start.astimezone(UTC) + timedelta(seconds=seconds)).astimezone(self.zone)
+        self._require_hours(start)
         left = timedelta(seconds=seconds)
         for opens, closes in self._intervals_from(start.astimezone(UTC)):
             if closes - opens >= left:
                 return (opens + left).astimezone(self.zone)
             left -= closes - opens
-        raise ValueError(f"{self!r} has no opening hours within {MAX_DAYS_SEARCHED} days of {start.isoformat()}")
+        raise CalendarUnusable(f"{self!r} has no opening hours within {MAX_DAYS_SEARCHED} days of {start.isoformat()}")
 
     def add_each(self, start: datetime, seconds: Sequence[float]) -> list[datetime]:
         """`[add(start, s) for s in seconds]` in one walk over the calendar: a new ticket's targets and
@@ -90,6 +99,7 @@ class BusinessClock:
         found: list[datetime | None] = [start.astimezone(self.zone) if s <= 0 else None for s in seconds]
         pending = sorted((s, i) for i, s in enumerate(seconds) if s > 0)
         if pending:
+            self._require_hours(start)
             k, walked = 0, timedelta(0)  # business time in the intervals before this one
             for opens, closes in self._intervals_from(start.astimezone(UTC)):
                 length = closes - opens
@@ -100,7 +110,7 @@ class BusinessClock:
                     break
                 walked += length
             else:
-                raise ValueError(
+                raise CalendarUnusable(
                     f"{self!r} has no opening hours within {MAX_DAYS_SEARCHED} days of {start.isoformat()}"
                 )
         return cast(list[datetime], found)  # every one found: the walk stops only once all are
@@ -128,7 +138,12 @@ class BusinessClock:
             return t.astimezone(self.zone)
         for opens, _closes in self._intervals_from(t.astimezone(UTC)):
             return opens.astimezone(self.zone)
-        raise ValueError(f"{self!r} never opens after {t.isoformat()}")
+        raise CalendarUnusable(f"{self!r} never opens after {t.isoformat()}")
+
+    def _require_hours(self, start: datetime) -> None:
+        """No weekly slot at all: say so at once rather than after walking MAX_DAYS_SEARCHED days."""
+        if not self.weekly:
+            raise CalendarUnusable(f"{self!r} has no opening hours (from {start.isoformat()})")
 
     # --- the walk -----------------------------------------------------------------------------
     def _intervals_from(self, moment: datetime) -> Iterator[Interval]:
@@ -165,6 +180,14 @@ class BusinessClock:
             end = datetime.combine(end_day, closes, tzinfo=self.zone).astimezone(UTC)
             if end > begin:
                 yield begin, end
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone of that name, or CalendarUnusable ("Asia/Shangai" is a typo, not a zone)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as error:
+        raise CalendarUnusable(f"unknown time zone {name!r}") from error
 
 
 def _require_aware(t: datetime) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from desk.customers.models import Channel, Tier
+from desk.sla.calendar import CalendarUnusable, zone_named
 from desk.tickets.models import Priority, RequestType, Ticket
 
 
@@ -17,6 +19,20 @@ class BusinessCalendar(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """A mistyped zone ("Asia/Shangai") is refused in the admin instead of failing every deadline.
+
+        Opening hours are rows of their own (edited inline): the admin's hours formset requires at
+        least one unless the calendar is 7×24 (`desk.sla.admin.BusinessHoursFormSet`).
+        """
+        try:
+            zone_named(self.time_zone)
+        except CalendarUnusable:
+            raise ValidationError(
+                {"time_zone": _("Unknown time zone %(zone)s: use an IANA name such as Asia/Shanghai.")
+                 % {"zone": self.time_zone}}
+            ) from None  # fmt: skip
 
 
 class BusinessHours(models.Model):

@@ -12,6 +12,7 @@ the stretch to `used_seconds`; resuming starts a new stretch and recomputes the 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import router, transaction
+from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -27,7 +29,7 @@ from django.utils import timezone
 from desk.core.bulk import insert_rows
 from desk.core.events import record_event
 from desk.core.held import Held
-from desk.sla.calendar import BusinessClock, Slot
+from desk.sla.calendar import BusinessClock, CalendarUnusable, Slot
 from desk.sla.models import (
     BusinessCalendar,
     BusinessHours,
@@ -57,6 +59,7 @@ FINISHED_TICKET = (Status.RESOLVED, Status.CLOSED)
 
 # --- Clocks: built from calendar rows, cached per process ------------------------------------
 CLOCK_TTL_SECONDS = 300.0
+logger = logging.getLogger(__name__)
 _clocks: dict[int, tuple[float, BusinessClock]] = {}
 
 
@@ -118,6 +121,46 @@ def forget_clocks() -> None:
 def _calendar_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     calendar_id = instance.pk if isinstance(instance, BusinessCalendar) else instance.calendar_id
     _clocks.pop(calendar_id, None)
+    if kwargs.get("raw") or (isinstance(instance, BusinessCalendar) and kwargs.get("signal") is post_delete):
+        return
+    _reschedule_after_commit(calendar_id)
+
+
+def _reschedule_after_commit(calendar_id: int) -> None:
+    """One reschedule job per calendar per transaction: a holiday import saves many day rows."""
+    using = router.db_for_write(SlaTarget)
+    pending = transaction.get_connection(using).run_on_commit
+    if any(getattr(func, "calendar_id", None) == calendar_id for _sids, func, _robust in pending):
+        return
+
+    def enqueue() -> None:
+        from desk.sla.tasks import reschedule_calendar_targets  # the tasks module imports this one
+
+        reschedule_calendar_targets(calendar_id)
+
+    enqueue.calendar_id = calendar_id  # type: ignore[attr-defined]
+    transaction.on_commit(enqueue, using=using)
+
+
+def reschedule_calendar(calendar_id: int, *, batch: int = 200) -> int:
+    """Give every running target counted on this calendar its deadline again, from the calendar as it
+    is now (a holiday added, opening hours changed): a promise made on the old hours is wrong, in
+    either direction. Runs as a job after the change; tickets are locked a batch at a time, each gets
+    an `sla.rescheduled` event when a deadline moved. Returns how many tickets changed."""
+    _clocks.pop(calendar_id, None)
+    on_calendar = Q(policy__calendar_id=calendar_id) | Q(metric=Metric.HUMAN, policy__human_calendar_id=calendar_id)
+    running = SlaTarget.objects.filter(on_calendar, status=TargetStatus.RUNNING)
+    ticket_ids = sorted(set(running.values_list("ticket_id", flat=True)))
+    moved = 0
+    for start in range(0, len(ticket_ids), batch):
+        with transaction.atomic():
+            for ticket in Ticket.objects.select_for_update().filter(pk__in=ticket_ids[start : start + batch]):
+                targets = list(SlaTarget.objects.filter(ticket=ticket).select_related("policy"))
+                work = _Pass(ticket, timezone.now(), targets)
+                work.recalendar(calendar_id)
+                moved += bool(work.moved)
+                work.save()
+    return moved
 
 
 # --- Policy choice -------------------------------------------------------------------------
@@ -218,6 +261,23 @@ class _Pass:
     paused: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     policy_change: tuple[int | None, int | None] | None = None
+    moved: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    # Calendars that could not give a deadline (unknown zone, never open): calendar id -> what went
+    # wrong and the metrics left without one. The ticket goes on; `sla.calendar_invalid` says why.
+    unusable: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+
+    def _clock(self, calendar_id: int, metrics: Iterable[str]) -> BusinessClock | None:
+        """The calendar's clock, or None (noted in `unusable`) when the calendar is misconfigured:
+        one admin typo must not stop ticket intake or status changes."""
+        try:
+            return clock_for(calendar_id)
+        except CalendarUnusable as error:
+            self._unusable(calendar_id, error, metrics)
+            return None
+
+    def _unusable(self, calendar_id: int, error: Exception, metrics: Iterable[str]) -> None:
+        _reason, seen = self.unusable.setdefault(calendar_id, (str(error), []))
+        seen.extend(m for m in metrics if m not in seen)
 
     def set(self, target: SlaTarget, **values: Any) -> None:
         for name, value in values.items():
@@ -249,25 +309,37 @@ class _Pass:
         times: dict[str, tuple[datetime, datetime | None]] = {}
         for calendar_id, metrics in on_calendar.items():
             offsets = [wanted[m] for m in metrics] + ([wanted[m] * percent // 100 for m in metrics] if warns else [])
-            found = clock_for(calendar_id).add_each(started, offsets)
+            clock = self._clock(calendar_id, metrics)
+            try:
+                found = clock.add_each(started, offsets) if clock is not None else None
+            except CalendarUnusable as error:  # no opening hours at all
+                self._unusable(calendar_id, error, metrics)
+                found = None
+            if found is None:
+                continue  # these targets are skipped: no promise can be computed on this calendar
             for k, metric in enumerate(metrics):
                 times[metric] = (found[k], found[len(metrics) + k] if warns else None)
         for metric, seconds in wanted.items():
-            due_at, warn_at = times[metric]
-            self.targets.append(_new_target(self.ticket, policy, metric, seconds, started, due_at, warn_at))
+            if metric in times:
+                due_at, warn_at = times[metric]
+                self.targets.append(_new_target(self.ticket, policy, metric, seconds, started, due_at, warn_at))
 
     def schedule(self, target: SlaTarget) -> None:
         """Deadline and warning time from the current stretch, after what was used before it."""
         policy = target.policy
-        clock = clock_for(calendar_of(policy, target.metric))
+        calendar_id = calendar_of(policy, target.metric)
+        clock = self._clock(calendar_id, [target.metric])
         since = target.resumed_at or target.started_at
         warn_seconds = target.target_seconds * policy.warn_at_percent // 100
         warns = 0 < policy.warn_at_percent < 100
-        self.set(
-            target,
-            due_at=clock.add(since, target.target_seconds - target.used_seconds),
-            warn_at=clock.add(since, warn_seconds - target.used_seconds) if warns else None,
-        )
+        try:
+            due_at = clock.add(since, target.target_seconds - target.used_seconds) if clock is not None else None
+            warn_at = clock.add(since, warn_seconds - target.used_seconds) if clock is not None and warns else None
+        except CalendarUnusable as error:
+            self._unusable(calendar_id, error, [target.metric])
+            due_at = warn_at = None
+        # Without a usable calendar the target runs with no deadline: the sweep has nothing to fire.
+        self.set(target, due_at=due_at, warn_at=warn_at)
 
     # -- policy re-pick (priority or type changed)
     def repick(self) -> None:
@@ -300,6 +372,18 @@ class _Pass:
         self.set(target, policy=policy, target_seconds=seconds)
         if target.status != TargetStatus.RUNNING:
             return  # a paused target gets its deadline when it resumes
+        self._reschedule(target)
+
+    def recalendar(self, calendar_id: int) -> None:
+        """Running targets on this calendar take their deadlines from it again (`reschedule_calendar`)."""
+        for target in self.targets:
+            if target.status == TargetStatus.RUNNING and calendar_of(target.policy, target.metric) == calendar_id:
+                before = target.due_at
+                self._reschedule(target)
+                if target.due_at != before:
+                    self.moved[target.metric] = (before, target.due_at)
+
+    def _reschedule(self, target: SlaTarget) -> None:
         self.schedule(target)
         # A new, later deadline is a new promise: warn and escalate again if it slips too.
         if target.due_at is not None and target.due_at > self.now and target.breached_at is not None:
@@ -350,7 +434,9 @@ class _Pass:
     def _used_until(self, target: SlaTarget, moment: datetime) -> int:
         if target.status != TargetStatus.RUNNING:
             return target.used_seconds
-        clock = clock_for(calendar_of(target.policy, target.metric))
+        clock = self._clock(calendar_of(target.policy, target.metric), [target.metric])
+        if clock is None:
+            return target.used_seconds  # time on a broken calendar cannot be counted
         return target.used_seconds + clock.between(target.resumed_at or target.started_at, moment)
 
     def _complete(self, target: SlaTarget, stamp: datetime) -> None:
@@ -413,6 +499,14 @@ class _Pass:
         if self.resumed:
             due = {t.metric: t.due_at for t in self.targets if t.metric in self.resumed}
             self._event("sla.resumed", data={"metrics": self.resumed, "due_at": due})
+        if self.moved:
+            was = {metric: old for metric, (old, _new) in self.moved.items()}
+            now_due = {metric: new for metric, (_old, new) in self.moved.items()}
+            self._event("sla.rescheduled", before=was, after=now_due)
+        for calendar_id, (reason, metrics) in self.unusable.items():
+            logger.warning("SLA calendar %s is unusable (%s): ticket %s has no %s deadline", calendar_id, reason,
+                           self.ticket.pk, ", ".join(metrics))  # fmt: skip
+            self._event("sla.calendar_invalid", data={"calendar": calendar_id, "error": reason, "metrics": metrics})
 
     def _event(self, verb: str, **kwargs: Any) -> None:
         ticket = self.ticket

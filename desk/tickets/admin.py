@@ -1,29 +1,30 @@
 from django.contrib import admin
 
+from desk.accounts.admin_site import ConfigAdmin
 from desk.tickets.models import CannedReply, RequestType, RoutingRule, Ticket, TicketTag
 
 
 @admin.register(RequestType)
-class RequestTypeAdmin(admin.ModelAdmin):
+class RequestTypeAdmin(ConfigAdmin):
     list_display = ("code", "name_zh", "name_en", "is_complex", "required_skill", "active", "sort_order")
     list_editable = ("is_complex", "active", "sort_order")
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(ConfigAdmin):
     list_display = ("position", "name", "request_type", "channel", "customer_tier", "keywords", "team", "active")
     list_display_links = ("name",)
     list_editable = ("position", "active")
 
 
 @admin.register(CannedReply)
-class CannedReplyAdmin(admin.ModelAdmin):
+class CannedReplyAdmin(ConfigAdmin):
     list_display = ("title", "language", "request_type", "active")
     list_filter = ("language", "active")
 
 
 @admin.register(TicketTag)
-class TicketTagAdmin(admin.ModelAdmin):
+class TicketTagAdmin(ConfigAdmin):
     search_fields = ("name",)
 
 

@@ -7,10 +7,13 @@ class TicketsConfig(AppConfig):
     label = "tickets"
 
     def ready(self) -> None:
+        from desk.core.events import on_event_written
         from desk.tickets.queries import forget_config
         from desk.tickets.routing import forget_rules
         from desk.tickets.search_index import heal_after_migrate
+        from desk.tickets.services import follow_customer_tier
 
+        on_event_written(follow_customer_tier)  # a customer's new tier reaches their open tickets
         # A later migration that rebuilds tickets_ticket on SQLite drops the search triggers.
         post_migrate.connect(heal_after_migrate, sender=self, dispatch_uid="tickets.search_heal")
         # Request types and canned replies are cached for pages (desk.tickets.queries.request_types).

@@ -45,12 +45,20 @@ class QueueFilterForm(forms.Form):
     q = forms.CharField(max_length=200, required=False, label=_("Keywords"))
     page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
 
+    def valid_part(self) -> dict[str, Any]:
+        """The filters that are valid: one bad value (an old bookmark, a hand-edited link) drops only
+        itself, not the tab and every other filter with it."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
+
     def value(self, name: str) -> Any:
-        return self.cleaned_data.get(name) if self.is_valid() else None
+        return self.valid_part().get(name)
 
     def apply(self, qs: QuerySet[Ticket], user: Any, *, keywords: bool = True) -> QuerySet[Ticket]:
         """Narrow an already permission-scoped queryset to the chosen tab and filters."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_part()
         qs = _tab_filter(qs, data.get("tab") or "mine", user)
         status = data.get("status") or OPEN
         if status == OPEN:
@@ -137,3 +145,34 @@ class MergeForm(forms.Form):
 
 class AttachmentForm(forms.Form):
     file = forms.FileField(label=_("File"))
+
+
+class NewTicketForm(forms.Form):
+    """A ticket an agent opens by hand: a phone call, a walk-in, a message from a channel not connected."""
+
+    contact = forms.CharField(
+        max_length=254, label=_("Customer's phone or email"),
+        help_text=_("The customer is found by this; a new one is created when you also give a name."),
+    )  # fmt: skip
+    name = forms.CharField(max_length=150, required=False, label=_("Name (new customer)"))
+    order_number = forms.CharField(max_length=64, required=False, label=_("Order number"))
+    request_type = forms.ModelChoiceField(
+        queryset=RequestType.objects.filter(active=True), to_field_name="code", label=_("Type"),
+        empty_label=_("Choose…"),
+    )  # fmt: skip
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.PHONE, label=_("Channel"))
+    priority = forms.TypedChoiceField(
+        choices=Priority.choices, coerce=int, initial=Priority.NORMAL, label=_("Priority")
+    )
+    subject = forms.CharField(max_length=200, label=_("Subject"))
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20_000, required=False,
+                                  label=_("What the customer said"))  # fmt: skip
+    tags = forms.CharField(max_length=500, required=False, label=_("Tags"))
+
+    def contact_channel(self) -> str:
+        """Email when the contact looks like an address, otherwise phone."""
+        return Channel.EMAIL if "@" in self.cleaned_data["contact"] else Channel.PHONE
+
+    def tag_list(self) -> list[str]:
+        raw = self.cleaned_data.get("tags") or ""
+        return [t.strip() for t in raw.replace("，", ",").split(",") if t.strip()]

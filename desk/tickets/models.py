@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -195,6 +198,25 @@ class RoutingRule(models.Model):
         return self.name
 
 
+# What a canned reply's body may name in braces; the ticket page fills them in (`fill_placeholders`).
+CANNED_PLACEHOLDERS = ("customer_name", "ticket_number", "order_number", "agent_name")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def unknown_placeholders(body: str) -> list[str]:
+    """The `{…}` in the body that are not placeholders ({order.number}, {0}, {name!r}), in order, once each."""
+    return list(dict.fromkeys(name for name in _PLACEHOLDER.findall(body) if name not in CANNED_PLACEHOLDERS))
+
+
+def fill_placeholders(body: str, values: dict[str, str]) -> str:
+    """Replace the known `{name}`s; anything else in braces stays as written.
+
+    Not `str.format`: it would evaluate `{order.number}` or `{0}` and fail, and a canned reply is
+    configuration typed in the admin, so one mistake must not break every ticket page.
+    """
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]) if m[1] in CANNED_PLACEHOLDERS else m[0], body)
+
+
 class CannedReply(models.Model):
     """快捷回复: body may use {customer_name}, {ticket_number}, {order_number}, {agent_name}."""
 
@@ -209,3 +231,17 @@ class CannedReply(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        """The admin refuses a body naming a placeholder that does not exist, and says which do."""
+        unknown = unknown_placeholders(self.body or "")
+        if unknown:
+            raise ValidationError(
+                {
+                    "body": _("Unknown placeholder %(unknown)s. Allowed: %(allowed)s.")
+                    % {
+                        "unknown": ", ".join("{" + name + "}" for name in unknown),
+                        "allowed": ", ".join("{" + name + "}" for name in CANNED_PLACEHOLDERS),
+                    }
+                }
+            )

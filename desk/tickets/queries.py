@@ -13,12 +13,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from desk.accounts.models import Availability, Role, Team
-from desk.accounts.permissions import can, role_of
+from desk.accounts.permissions import can, record_denial, role_of
+from desk.core.api import MAX_ID
 from desk.core.errors import NotFound
 from desk.core.held import Held
 from desk.core.models import Event
 from desk.sla.models import Metric
-from desk.tickets.models import OPEN_STATUSES, CannedReply, RequestType, SlaState, Status, Ticket
+from desk.tickets.models import OPEN_STATUSES, Attachment, CannedReply, RequestType, SlaState, Status, Ticket
 from desk.tickets.search_index import filter_by_keywords, newest_matching_ids
 
 
@@ -74,8 +75,26 @@ def get_ticket_for(user: Any, ticket_id: int | str) -> Ticket:
         raise NotFound(f"No ticket {ticket_id}.", code="ticket.not_found")
     ticket = tickets_visible_to(user).filter(pk=pk).first()
     if ticket is None:
+        note_unseen(user, pk)
         raise NotFound(f"No ticket {ticket_id}.", code="ticket.not_found")
     return ticket
+
+
+def note_unseen(user: Any, pk: int) -> None:
+    """Someone asked for a ticket outside what they may see: they are told it does not exist (so
+    nobody learns which numbers are taken), and the audit trail records the attempt when it does."""
+    if 0 < pk <= MAX_ID and Ticket.objects.filter(pk=pk).exists():
+        record_denial(user, "ticket.view", subject=Ticket(pk=pk))
+
+
+def get_attachment_for(user: Any, ticket_id: int, attachment_id: int) -> Attachment:
+    """A ticket's attachment for someone who may open that ticket, or NotFound (outsiders, unknown ids,
+    or an attachment of another ticket: the pair must match, so ids cannot be walked across tickets)."""
+    visible = tickets_visible_to(user).filter(pk=ticket_id)
+    found = Attachment.objects.filter(pk=attachment_id, ticket_id=ticket_id, ticket__in=visible).first()
+    if found is None:
+        raise NotFound(_("No such attachment."), code="attachment.not_found")
+    return found
 
 
 def search_tickets(qs: QuerySet[Ticket], q: str) -> QuerySet[Ticket]:

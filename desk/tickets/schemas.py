@@ -162,6 +162,13 @@ class AttachmentOut(Schema):
     created_at: datetime
 
 
+class AttachmentPage(Schema):
+    items: list[AttachmentOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
 class TicketEventOut(Schema):
     id: int
     created_at: datetime

@@ -29,6 +29,7 @@ from desk.orders.models import Order, OrderItem
 from desk.tickets import routing
 from desk.tickets.errors import EMPTY_BODY, BadAttachment, CannotMerge, IllegalStatusChange, TicketClosed
 from desk.tickets.models import (
+    OPEN_STATUSES,
     Attachment,
     CannedReply,
     MessageKind,
@@ -40,6 +41,7 @@ from desk.tickets.models import (
     TicketMessage,
     TicketTag,
 )
+from desk.tickets.queries import scoped, ticket_scope
 from desk.tickets.search import search_text_for
 
 User = get_user_model()
@@ -302,14 +304,30 @@ def add_note(ticket: Ticket, body: str, *, by: Any) -> TicketMessage:
             ticket=ticket, kind=MessageKind.NOTE, author=by, channel=ticket.channel, body=body,
             created_at=timezone.now(),
         )  # fmt: skip
-        mentioned = list(User.objects.filter(username__in=set(_MENTION.findall(body)), is_active=True))
+        named = User.objects.filter(username__in=set(_MENTION.findall(body)), is_active=True).select_related("staff")
+        mentioned, unseen = _split_by_sight(ticket, list(named))
         if mentioned:
             message.mentions.set(mentioned)
-        _event("ticket.noted", ticket, by, data={"message": message.pk, "mentions": [u.pk for u in mentioned]})
+        data = {"message": message.pk, "mentions": [u.pk for u in mentioned]}
+        if unseen:
+            data["not_notified"] = [u.pk for u in unseen]
+        _event("ticket.noted", ticket, by, data=data)
         for user in mentioned:
             _notify(user, by, "ticket.mentioned", _("You were mentioned on %(n)s") % {"n": ticket.number}, ticket)
         Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     return message
+
+
+def _split_by_sight(ticket: Ticket, users: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Those of `users` who may open `ticket`, and the others: a mention must not send a colleague
+    of another team a link to a ticket they cannot read (nor tell them what it is about)."""
+    sees: list[Any] = []
+    unseen: list[Any] = []
+    for user in users:
+        scope = ticket_scope(user)
+        visible = scope is not None and scoped(Ticket.objects.filter(pk=ticket.pk), *scope).exists()
+        (sees if visible else unseen).append(user)
+    return sees, unseen
 
 
 def add_customer_message(ticket: Ticket, body: str, *, channel: str | None = None) -> TicketMessage:
@@ -414,6 +432,7 @@ def merge_tickets(source: Ticket, target: Ticket, *, by: Any) -> Ticket:
             raise CannotMerge(_("One of these tickets was already merged."))
         TicketMessage.objects.filter(ticket=source).update(ticket=target)
         Attachment.objects.filter(ticket=source).update(ticket=target)
+        carried = _carry_over(source, target)
         target.search_text = f"{target.search_text} {source.search_text}"[:20000]
         _touch(target)
         target.save()
@@ -424,9 +443,31 @@ def merge_tickets(source: Ticket, target: Ticket, *, by: Any) -> Ticket:
         _touch(source)
         source.save()
         _event("ticket.merged", source, by, before=before, after=_snapshot(source), data={"into": target.pk})
-        _event("ticket.merge_received", target, by, data={"from": source.pk})
+        _event("ticket.merge_received", target, by, data={"from": source.pk, **carried})
         _sla().on_ticket_changed(source)
+        _sla().on_ticket_changed(target)  # it may now hold the reply or the acceptance the duplicate had
     return target
+
+
+def _carry_over(source: Ticket, target: Ticket) -> dict[str, Any]:
+    """What the duplicate knew that the kept ticket did not: its tags, and its order with the items
+    (when the kept ticket has no order, or the same one). Another order stays on the duplicate."""
+    carried: dict[str, Any] = {}
+    new_tags = set(source.tags.values_list("name", flat=True)) - set(target.tags.values_list("name", flat=True))
+    if new_tags:
+        _set_tags(target, [*target.tags.values_list("name", flat=True), *new_tags])
+        carried["tags"] = sorted(new_tags)
+    if source.order_id is not None and target.order_id in (None, source.order_id):
+        if target.order_id is None:
+            target.order_id = source.order_id
+            carried["order"] = source.order_id
+        items = set(source.order_items.values_list("pk", flat=True)) - set(
+            target.order_items.values_list("pk", flat=True)
+        )
+        if items:
+            target.order_items.add(*items)
+            carried["order_items"] = sorted(items)
+    return carried
 
 
 # --- Attachments ---------------------------------------------------------------------------------
@@ -480,3 +521,26 @@ def _notify(user: Any, by: Any, verb: str, text: str, ticket: Ticket) -> None:
     if user is None or user.pk == getattr(by, "pk", None):
         return
     Notification.objects.create(user=user, verb=verb, text=text, link=f"/tickets/{ticket.pk}/")
+
+
+# --- Following the customer ----------------------------------------------------------------------
+def follow_customer_tier(events: Sequence[Any]) -> None:
+    """A customer who became VIP (or stopped being one) is served as such on the tickets still open:
+    their tier, and with it the SLA policy chosen by tier, change in the same transaction as the
+    customer record (an event writer, `desk.core.events.on_event_written`)."""
+    for event in events:
+        after = event.after or {}
+        if event.verb == "customer.updated" and "tier" in after and event.customer_id is not None:
+            _retier(event.customer_id, after["tier"], by_id=event.actor_id)
+
+
+def _retier(customer_id: int, tier: str, *, by_id: int | None) -> None:
+    open_ids = Ticket.objects.filter(customer_id=customer_id, status__in=OPEN_STATUSES).exclude(customer_tier=tier)
+    by = User.objects.filter(pk=by_id).first() if by_id is not None else None
+    for ticket_id in open_ids.values_list("pk", flat=True):
+        ticket = _lock(Ticket(pk=ticket_id))
+        before = ticket.customer_tier
+        ticket.customer_tier = tier
+        ticket.save(update_fields=["customer_tier"])
+        _event("ticket.tier_changed", ticket, by, before={"customer_tier": before}, after={"customer_tier": tier})
+        _sla().on_ticket_changed(ticket, policy_inputs_changed=True)

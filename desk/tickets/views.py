@@ -29,6 +29,7 @@ from desk.accounts.models import Availability
 from desk.accounts.permissions import authorize, can
 from desk.core.errors import DomainError, Forbidden, NotFound
 from desk.core.prepared import Read, reads_ahead
+from desk.core.uploads import download_response
 from desk.customers.models import Channel, Tier
 from desk.customers.queries import get_customer_for
 from desk.customers.views import panel_context, panel_reads
@@ -43,12 +44,15 @@ from desk.tickets.models import (
     SlaState,
     Status,
     Ticket,
+    fill_placeholders,
 )
 from desk.tickets.queries import (
     active_canned_replies,
     assignable_staff,
+    get_attachment_for,
     get_ticket_for,
     keyword_page,
+    note_unseen,
     overview_figures,
     request_types,
     tickets_visible_to,
@@ -134,7 +138,7 @@ class QueueRow(NamedTuple):
 
 def _queue(request: HttpRequest) -> dict[str, Any]:
     form = QueueFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    data = form.valid_part()
     tab = data.get("tab") or "mine"
     if tab == "all":
         authorize(request.user, "ticket.view_all")
@@ -155,6 +159,7 @@ def _queue(request: HttpRequest) -> dict[str, Any]:
         "has_next": len(found) > PAGE_SIZE,
         "query": params.urlencode(),
         "tabs": _tabs(request.user),
+        "ignored": [str(form.fields[name].label or name) for name in form.errors] if form.is_bound else [],
     }
 
 
@@ -270,6 +275,7 @@ def _ticket(request: HttpRequest, pk: int) -> Ticket:
     """The ticket if the user may see it (404 otherwise), with its order for canned replies."""
     ticket = tickets_visible_to(request.user).select_related("order").filter(pk=pk).first()
     if ticket is None:
+        note_unseen(request.user, pk)
         raise Http404(_("No such ticket."))
     return ticket
 
@@ -278,6 +284,7 @@ def _shown_ticket(request: HttpRequest, pk: int) -> Ticket:
     """The ticket for display only (GET): its own columns but the search words, and the shown relations."""
     ticket = page_reads.shown_ticket(request.user, pk)
     if ticket is None:
+        note_unseen(request.user, pk)
         raise Http404(_("No such ticket."))
     types = {t.pk: t for t in request_types()}  # cached; set so that ticket.request_type costs no query
     ticket.request_type = types.get(ticket.request_type_id) or ticket.request_type
@@ -371,6 +378,14 @@ def live(request: HttpRequest, pk: int) -> HttpResponse:
     with reads_ahead(page_reads.live_reads(ticket.pk)):
         context = _live_context(ticket, request_types())
     return _render(request, "tickets/partials/live_response.html", context)
+
+
+@require_GET
+@staff_page
+def attachment(request: HttpRequest, pk: int, attachment_id: int) -> HttpResponse:
+    """An attachment's bytes, for whoever may open its ticket (404 for everyone else, like the ticket)."""
+    found = get_attachment_for(request.user, pk, attachment_id)
+    return download_response(found.file, found.original_name, found.content_type)
 
 
 # --- Actions --------------------------------------------------------------------------------------
@@ -543,16 +558,9 @@ def _canned_choices(ticket: Ticket, user: Any) -> list[dict[str, Any]]:
     ]
 
 
-class _Blank(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def _fill(body: str, values: dict[str, str]) -> str:
-    try:
-        return body.format_map(_Blank(values))
-    except (ValueError, IndexError):  # a stray brace in the text: show it unchanged
-        return body
+    """Known placeholders filled in; `{order.number}` or a stray brace stays as typed (never a 500)."""
+    return fill_placeholders(body, values)
 
 
 def _display_name(user: Any) -> str:

@@ -14,6 +14,7 @@ from desk.webhooks.schemas import (
     DeliveryPage,
     EndpointIn,
     EndpointOut,
+    EndpointPage,
     EndpointPatch,
     EndpointWithSecretOut,
 )
@@ -31,9 +32,11 @@ def _delivery_out(d: WebhookDelivery) -> dict[str, Any]:
     return {f: getattr(d, f) for f in fields} | {"verb": d.event.verb}
 
 
-@router.get("/webhooks", response={200: list[EndpointOut], **ERRORS})
-def list_endpoints(request: AuthedRequest) -> Any:
-    return [_endpoint_out(e) for e in queries.endpoints_for(request.auth)]
+@router.get("/webhooks", response={200: EndpointPage, **ERRORS})
+def list_endpoints(request: AuthedRequest, page: Query[PageParams]) -> Any:
+    """The endpoints, oldest first, a page at a time like every list (no secrets)."""
+    result = paginate(queries.endpoints_for(request.auth), page)
+    return result | {"items": [_endpoint_out(e) for e in result["items"]]}
 
 
 @router.post("/webhooks", response={201: EndpointWithSecretOut, **ERRORS})

@@ -54,6 +54,13 @@ class DeliveryOut(Schema):
     delivered_at: datetime | None
 
 
+class EndpointPage(Schema):
+    items: list[EndpointOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
 class DeliveryPage(Schema):
     items: list[DeliveryOut]
     limit: int

@@ -150,9 +150,21 @@ def _clean_types(event_types: Iterable[str]) -> list[str]:
     return clean
 
 
+def check_endpoint_field(field: str, value: Any) -> Any:
+    """The check create_endpoint/update_endpoint make on one field (name, url, event_types), for forms
+    that show each field's error beside it (the admin) before the service is called."""
+    cleaners: dict[str, Callable[[Any], Any]] = {"name": _clean_name, "url": _clean_url, "event_types": _clean_types}
+    return cleaners[field](value)
+
+
+def generate_secret() -> str:
+    """A strong signing secret, for a new endpoint or a rotation."""
+    return secrets.token_urlsafe(32)
+
+
 def _clean_secret(secret: str | None) -> str:
     if secret is None:
-        return secrets.token_urlsafe(32)
+        return generate_secret()
     if not 16 <= len(secret) <= 100:
         raise BadEndpoint(_("A secret must be 16 to 100 characters long."), field="secret")
     return secret

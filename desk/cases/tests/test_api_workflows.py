@@ -123,7 +123,9 @@ def test_a_shipping_insurance_claim_is_filed_and_paid(
 ) -> None:
     PolicyVersion.objects.update(shipping_insurance_payout=Decimal("12.00"))
     desk, finance = Api(client, agent), Api(client, manager)
-    number = opened(desk, delivered_order, 1, insured=True)["number"]
+    delivered_order.shipping_insured = True  # bought with the order, imported with it
+    delivered_order.save(update_fields=["shipping_insured"])
+    number = opened(desk, delivered_order, 1)["number"]
     ok(desk.post(f"/{number}/approve"))
     ok(desk.post(f"/{number}/return-instructions", {"address": "上海仓", "contact": "退货组", "phone": "021-5555"}))
     ok(desk.post(f"/{number}/return-shipment", {"carrier": "YTO", "tracking_number": "YT000001"}))

@@ -149,9 +149,10 @@ def test_unanswered_proposal_is_reminded_at_half_time_then_expires_and_closes_th
     time_machine.move_to(at(13, 12, 1), tick=False)
     assert expire_unconfirmed_proposals() == {"reminded": 1, "expired": 0, "cases_closed": 0}
     assert expire_unconfirmed_proposals()["reminded"] == 0  # once only
-    reminder = Event.objects.get(verb="case.notice")
-    assert reminder.data["kind"] == "solution_reminder"
+    reminder = Event.objects.get(verb="case.solution_reminder")  # its own verb, with the proposal's terms
+    assert (reminder.data["proposal"], reminder.data["summary"]) == (proposal.pk, "免费维修左耳机，3 个工作日内寄回")
     assert "2026-11-14 12:00" in reminder.data["message"]
+    assert not Event.objects.filter(verb="case.notice").exists()
     time_machine.move_to(at(14, 12, 1), tick=False)
     with pytest.raises(ProposalClosed):  # too late, even before the sweep has run
         accept_solution(proposal, channel="portal")

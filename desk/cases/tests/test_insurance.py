@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from desk.cases import services
@@ -23,6 +24,7 @@ from desk.cases.models import (
 from desk.cases.tests.conftest import lines
 from desk.core.errors import Conflict, Forbidden, ValidationFailed
 from desk.core.models import Event
+from desk.orders.models import Order
 
 PAYOUT = Decimal("12.00")
 
@@ -35,8 +37,10 @@ def insured_payout(db: Any) -> None:
 def shipped_return(
     order: Any, agent: Any, qty: tuple[int, ...] = (1,), *, insured: bool = True, reason: str = Reason.NO_REASON
 ) -> AfterSalesCase:
+    order.shipping_insured = insured  # bought with the order (运费险): a fact of the purchase
+    order.save(update_fields=["shipping_insured"])
     case = services.open_case(
-        by=None, order=order, case_type=CaseType.RETURN_REFUND, reason=reason, items=lines(order, *qty), insured=insured
+        by=None, order=order, case_type=CaseType.RETURN_REFUND, reason=reason, items=lines(order, *qty)
     )
     case = services.approve_case(case, by=agent)
     case = services.send_return_instructions(case, by=agent, address="上海仓", contact="退货组", phone="021-5555")
@@ -105,9 +109,10 @@ def test_only_insured_shipped_returns_with_a_payout_can_be_claimed(
 
 
 def test_a_return_not_shipped_yet_or_without_a_payout_cannot_be_claimed(delivered_order: Any, agent: Any) -> None:
+    Order.objects.filter(pk=delivered_order.pk).update(shipping_insured=True)
     case = services.open_case(
         by=None, order=delivered_order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
-        items=lines(delivered_order, 1), insured=True,
+        items=lines(delivered_order, 1),
     )  # fmt: skip
     PolicyVersion.objects.update(shipping_insurance_payout=PAYOUT)
     with pytest.raises(ValidationFailed) as not_shipped:
@@ -121,3 +126,18 @@ def test_a_return_not_shipped_yet_or_without_a_payout_cannot_be_claimed(delivere
         comp.file_insurance_claim(case, by=agent)
     assert no_payout.value.code == "insurance.no_payout"
     assert not ShippingInsuranceClaim.objects.exists()
+
+
+def test_the_staff_form_reads_the_insurance_from_the_order_not_from_the_request(
+    client: Any, delivered_order: Any, agent: Any
+) -> None:
+    client.force_login(agent)
+    first = delivered_order.items.order_by("pk")[0]
+    data = {"order": delivered_order.pk, "case_type": "return_refund", "reason": "no_reason", f"qty-{first.pk}": "1"}
+    client.post(reverse("cases:new"), data | {"insured": "on"})  # a requester's say-so is not a fact of the order
+    assert AfterSalesCase.objects.get().return_shipping_payer == Payer.CUSTOMER
+    Order.objects.filter(pk=delivered_order.pk).update(shipping_insured=True)
+    second = delivered_order.items.order_by("pk")[1]
+    data = data | {f"qty-{first.pk}": "0", f"qty-{second.pk}": "1"}
+    assert client.post(reverse("cases:new"), data).status_code == 302
+    assert AfterSalesCase.objects.latest("pk").return_shipping_payer == Payer.INSURANCE

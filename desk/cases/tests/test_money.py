@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from desk.cases import money, payments, services, sweep
 from desk.cases.errors import IllegalTransition, OverRefund, RefundConflict
@@ -189,9 +190,24 @@ def test_refunds_stop_a_year_after_payment(paid_order: Any, manager: Any, time_m
     assert caught.value.code == "refund.too_late"
 
 
-def test_a_payment_takes_at_most_n_partial_refunds(paid_order: Any, manager: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr(payments, "MAX_REFUNDS_PER_PAYMENT", 1)
+def test_the_payment_caps_default_to_the_providers_rules(db: Any) -> None:
+    version = PolicyVersion.objects.get(policy__sku="", policy__category="", policy__storefront=None)
+    assert (version.max_refunds_per_payment, version.refund_window_days) == (50, 365)
+
+
+def test_a_payment_takes_at_most_n_partial_refunds(paid_order: Any, manager: Any) -> None:
+    PolicyVersion.objects.update(max_refunds_per_payment=1)  # the shop's data, edited before any case uses it
     services.start_refund(approved_refund_case(paid_order, manager, 1), by=manager)
     with pytest.raises(RefundConflict) as caught:
         services.start_refund(approved_refund_case(paid_order, manager, 1), by=manager)
     assert caught.value.code == "refund.too_many"
+
+
+def test_the_refund_window_is_the_policys_data(paid_order: Any, manager: Any, time_machine: Any) -> None:
+    PolicyVersion.objects.update(refund_window_days=30)
+    case = approved_refund_case(paid_order, manager, 1)
+    time_machine.shift(timedelta(days=31))
+    with pytest.raises(RefundConflict) as caught, translation.override("en"):
+        services.start_refund(case, by=manager)
+    assert caught.value.code == "refund.too_late"
+    assert "within 30 days of payment" in str(caught.value)

@@ -8,8 +8,17 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from desk.cases.models import CaseType, Exclusion, Payer, PolicyVersion, Reason
-from desk.cases.policy import ALLOWED, REFUSED, REVIEW, ItemFacts, RequestFacts, evaluate
+from desk.cases.models import CaseType, Exclusion, Grade, Payer, PolicyVersion, Reason
+from desk.cases.policy import (
+    ALLOWED,
+    REFUSED,
+    REVIEW,
+    Findings,
+    ItemFacts,
+    RequestFacts,
+    evaluate,
+    judge_returned_goods,
+)
 from desk.cases.tests.conftest import DELIVERED, at
 
 POLICY = PolicyVersion(version=1, optional_exclusions=[Exclusion.UNSEALED_HYGIENE])  # the seeded defaults
@@ -67,7 +76,7 @@ def test_signing_late_in_the_evening_still_counts_from_the_next_day() -> None:
     ],
 )
 def test_statutory_exclusions_refuse_a_no_reason_return(exclusion: str, label: str) -> None:
-    decision = evaluate(POLICY, facts(items=(ItemFacts(sku="SKU-X", exclusions=(exclusion,)),)))
+    decision = evaluate(POLICY, facts(items=(ItemFacts(sku="SKU-X", exclusions=(exclusion,)),), opened=True))
     assert decision.outcome == REFUSED
     assert decision.rule == "excluded"
     assert decision.message == f"Excluded from 7-day no-reason return: {label} (SKU-X) — refused"
@@ -75,10 +84,45 @@ def test_statutory_exclusions_refuse_a_no_reason_return(exclusion: str, label: s
 
 def test_an_optional_exclusion_applies_only_when_the_customer_confirmed_it_at_purchase() -> None:
     items = (ItemFacts(sku="SKU-H", exclusions=(Exclusion.UNSEALED_HYGIENE,)),)
-    assert evaluate(POLICY, facts(items=items)).outcome == ALLOWED
-    confirmed = evaluate(POLICY, facts(items=items, confirmed_exclusions=(Exclusion.UNSEALED_HYGIENE,)))
+    assert evaluate(POLICY, facts(items=items, opened=True)).outcome == ALLOWED
+    confirmed = evaluate(POLICY, facts(items=items, confirmed_exclusions=(Exclusion.UNSEALED_HYGIENE,), opened=True))
     assert confirmed.outcome == REFUSED
     assert "unsealed hygiene or personal-care items" in confirmed.message
+
+
+@pytest.mark.parametrize("exclusion", [Exclusion.UNSEALED_DIGITAL, Exclusion.ACTIVATED_DEVICE])
+def test_exclusions_once_opened_are_judged_on_whether_this_unit_was_opened(exclusion: str) -> None:
+    policy = PolicyVersion(version=1, exclusions=[Exclusion.UNSEALED_DIGITAL, Exclusion.ACTIVATED_DEVICE])
+    items = (ItemFacts(sku="DVD-1", exclusions=(exclusion,)),)
+    sealed = evaluate(policy, facts(items=items, opened=False))
+    assert (sealed.outcome, sealed.rule) == (ALLOWED, "no_reason_open")
+    opened = evaluate(policy, facts(items=items, opened=True))
+    assert (opened.outcome, opened.rule) == (REFUSED, "excluded")
+    unknown = evaluate(policy, facts(items=items))
+    assert (unknown.outcome, unknown.rule) == (REVIEW, "opened_unknown")
+    assert "whether this unit was opened is not known" in unknown.message
+
+
+def test_an_exclusion_regardless_of_opening_refuses_a_sealed_unit_too() -> None:
+    items = (ItemFacts(sku="CAKE", exclusions=(Exclusion.PERISHABLE,)),)
+    assert evaluate(POLICY, facts(items=items, opened=False)).rule == "excluded"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("exclusion", "label"),
+    [(Exclusion.ACTIVATED_DEVICE, "activated devices"), (Exclusion.CLEARANCE, "clearance sale goods")],
+)
+def test_the_seeded_optional_exclusions_apply_once_confirmed_at_purchase(exclusion: str, label: str) -> None:
+    seeded = PolicyVersion.objects.get(version=1)  # as the data migration wrote it
+    assert exclusion in seeded.optional_exclusions
+    items = (ItemFacts(sku="SKU-X", exclusions=(exclusion,)),)
+    assert evaluate(seeded, facts(items=items, opened=True)).outcome == ALLOWED  # not confirmed: a plain return
+    confirmed = evaluate(seeded, facts(items=items, confirmed_exclusions=(exclusion,), opened=True))
+    assert (confirmed.outcome, confirmed.rule) == (REFUSED, "excluded")
+    assert confirmed.message == f"Excluded from 7-day no-reason return: {label} (SKU-X) — refused"
+    quality = facts(items=items, confirmed_exclusions=(exclusion,), opened=True, reason=Reason.QUALITY)
+    assert evaluate(seeded, quality).outcome == ALLOWED  # exclusions never stop a quality return
 
 
 def test_an_optional_exclusion_the_policy_does_not_list_never_applies() -> None:
@@ -168,3 +212,46 @@ def test_the_decision_is_stored_as_data_and_renders_in_the_readers_language() ->
     assert stored["rule"] == "no_reason_open"
     assert stored["params"] == {"days": "7", "delivered": "2026-11-10", "ends": "2026-11-17 23:59"}
     assert stored["window_ends"].startswith("2026-11-17T23:59:59")
+
+
+INTACT = {"complete": True, "original": True, "human_damage": False, "grade": Grade.A}
+
+
+@pytest.mark.parametrize(
+    ("found", "findings"),
+    [
+        ({"complete": False}, "parts or accessories missing"),
+        ({"original": False}, "not the original item or packaging"),
+        ({"human_damage": True}, "damaged by the customer"),
+        ({"grade": Grade.C}, "grade C (scrap)"),
+        ({"complete": False, "human_damage": True}, "parts or accessories missing, damaged by the customer"),
+    ],
+)
+def test_goods_not_intact_hold_a_no_reason_refund_for_a_decision(found: dict[str, object], findings: str) -> None:
+    held = judge_returned_goods(POLICY, Reason.NO_REASON, (ItemFacts(sku="SKU-1"),), (), Findings(**(INTACT | found)))  # type: ignore[arg-type]
+    assert held is not None
+    assert (held.outcome, held.rule, held.policy_version) == (REVIEW, "not_intact", 1)
+    assert held.message == (
+        f"7-day no-reason return: goods must come back intact, the inspection found: {findings} "
+        "— refund held for a decision"
+    )
+
+
+def test_intact_goods_a_quality_return_or_a_policy_without_the_condition_are_refunded_in_full() -> None:
+    items = (ItemFacts(sku="SKU-1"),)
+    damaged = Findings(**(INTACT | {"human_damage": True, "grade": Grade.C}))  # type: ignore[arg-type]
+    assert judge_returned_goods(POLICY, Reason.NO_REASON, items, (), Findings(**INTACT)) is None  # type: ignore[arg-type]
+    assert judge_returned_goods(POLICY, Reason.QUALITY, items, (), damaged) is None
+    lenient = PolicyVersion(version=2, require_intact=False)
+    assert judge_returned_goods(lenient, Reason.NO_REASON, items, (), damaged) is None
+
+
+def test_a_unit_found_opened_is_held_only_when_its_product_is_excluded_once_opened() -> None:
+    dvd = (ItemFacts(sku="DVD-1", exclusions=(Exclusion.UNSEALED_DIGITAL,)),)
+    opened = Findings(**(INTACT | {"opened": True}))  # type: ignore[arg-type]
+    held = judge_returned_goods(POLICY, Reason.NO_REASON, dvd, (), opened)
+    assert held is not None
+    assert held.rule == "returned_opened"
+    assert "found the unit opened" in held.message
+    assert judge_returned_goods(POLICY, Reason.NO_REASON, dvd, (), Findings(**(INTACT | {"opened": False}))) is None  # type: ignore[arg-type]
+    assert judge_returned_goods(POLICY, Reason.NO_REASON, (ItemFacts(sku="SKU-1"),), (), opened) is None

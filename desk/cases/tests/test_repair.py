@@ -10,11 +10,12 @@ import pytest
 
 from desk.accounts.models import Notification, Role
 from desk.cases import services, services_repair
-from desk.cases.errors import IllegalTransition
+from desk.cases.errors import IllegalTransition, ProposalClosed
 from desk.cases.models import (
     AfterSalesCase,
     CaseState,
     CaseType,
+    PolicyVersion,
     ProductRule,
     Reason,
     RepairOffer,
@@ -149,12 +150,93 @@ def test_an_out_of_warranty_on_site_repair_waits_for_the_customer_to_accept_the_
     with pytest.raises(IllegalTransition):
         services_repair.record_repair_result(case, by=tech, result=RepairResult.REPAIRED)
 
-    case = services_repair.accept_repair_fee(case)
+    case = services_repair.accept_repair_fee(case, channel="portal", confirmation_text="150.00")
     assert case.state == CaseState.REPAIRING
     assert case.repair.fee_accepted_at is not None
     accepted = Event.objects.get(verb="case.accept_fee", subject_id=case.pk)
-    assert accepted.data == {"fee": "150.00", "currency": "CNY"}
+    assert accepted.data == {
+        "fee": "150.00", "currency": "CNY", "proposal": case.proposals.get().pk, "channel": "portal",
+        "confirmation_text": "150.00",
+    }  # fmt: skip
     assert accepted.actor_label == "system"  # the customer's own written consent
+
+
+def test_an_on_site_repair_is_finished_at_the_visit_from_request_to_completion(
+    delivered_order: Any, agent: Any, tech: Any, time_machine: Any
+) -> None:
+    case = open_repair(delivered_order, mode=ServiceMode.ON_SITE)
+    assert (case.repair.in_warranty, case.repair.warranty_rule) == (True, "warranty_open")  # the warranty check
+    case = services.approve_case(case, by=agent)
+    visit = at(13, 14)
+    address = "上海市徐汇区漕溪北路 1 号"
+    case = services_repair.arrange_repair_service(case, by=agent, address=address, appointment_at=visit)
+    assert (case.state, case.repair.appointment_at) == (CaseState.SCHEDULED, visit)
+    with pytest.raises(ValidationFailed) as no_parcel:  # the technician comes: nothing to send
+        services_repair.ship_repair_unit(case, carrier="SF", tracking_number="SF1")
+    assert no_parcel.value.code == "repair.not_mail_in"
+
+    time_machine.move_to(visit, tick=False)
+    case = services_repair.start_diagnosis(case, by=tech)  # the technician is at the door
+    assert case.diagnosis_due_at == visit + timedelta(hours=24)
+    case = services_repair.record_diagnosis(case, by=tech, diagnosis="电源接口松动")
+    case = services_repair.record_repair_result(case, by=tech, result=RepairResult.REPAIRED, notes="更换电源接口")
+    assert case.state == CaseState.REPAIRED
+    with pytest.raises(ValidationFailed) as no_result:
+        services_repair.complete_repair(case, by=agent)
+    assert (no_result.value.code, no_result.value.field) == ("repair.no_visit_result", "visit_result")
+    assert AfterSalesCase.objects.get(pk=case.pk).state == CaseState.REPAIRED
+
+    report = " 现场修复，客户签字确认 "  # the technician's report, entered by the agent
+    case = services_repair.complete_repair(case, by=agent, visit_result=report)
+    case.refresh_from_db()
+    assert (case.state, case.close_reason) == (CaseState.COMPLETED, RepairResult.REPAIRED)
+    assert case.closed_at == visit
+    assert (case.repair.visit_result, case.repair.back_tracking_number) == ("现场修复，客户签字确认", "")
+    completed = Event.objects.get(verb="case.complete", subject_id=case.pk)
+    assert completed.data == {
+        "reason": "repaired", "offer": None, "on_site": True, "visit_result": "现场修复，客户签字确认",
+    }  # fmt: skip
+    assert verbs(case) == [
+        "case.opened", "case.approve", "case.arrange_service", "case.start_diagnosis", "case.diagnose",
+        "case.record_result", "case.complete",
+    ]  # fmt: skip
+    assert services.allowed_actions(case) == []  # completed is the end: nothing more to close
+    with pytest.raises(IllegalTransition):
+        services.close_case(case, by=agent)
+
+
+def test_a_mail_in_unit_must_be_shipped_back_before_completion(delivered_order: Any, agent: Any, tech: Any) -> None:
+    case = _diagnosing(delivered_order, agent, tech)
+    case = services_repair.record_diagnosis(case, by=tech, diagnosis="左耳喇叭虚焊")
+    case = services_repair.record_repair_result(case, by=tech, result=RepairResult.REPAIRED)
+    with pytest.raises(ValidationFailed) as not_back:  # a visit result does not bring a parcel home
+        services_repair.complete_repair(case, by=agent, visit_result="已修好")
+    assert not_back.value.code == "repair.not_shipped_back"
+    assert AfterSalesCase.objects.get(pk=case.pk).state == CaseState.REPAIRED
+
+
+def test_a_mail_in_customer_enters_the_parcel_and_tech_support_finds_it(
+    delivered_order: Any, agent: Any, tech: Any
+) -> None:
+    case = services.approve_case(open_repair(delivered_order), by=agent)
+    with pytest.raises(IllegalTransition):  # no address yet: nowhere to send it
+        services_repair.ship_repair_unit(case, carrier="SF", tracking_number="SF1")
+    case = services_repair.arrange_repair_service(case, by=agent, address="上海市维修中心 1 号")
+    with pytest.raises(ValidationFailed) as blank:
+        services_repair.ship_repair_unit(case, carrier="SF", tracking_number=" ")
+    assert blank.value.code == "case.no_tracking"
+    case = services_repair.ship_repair_unit(case, carrier=" 顺丰速运 ", tracking_number=" SF777 ")
+    assert case.state == CaseState.SCHEDULED
+    job = case.repair
+    job.refresh_from_db()
+    assert (job.inbound_carrier, job.inbound_tracking_number, job.inbound_shipped_at) == ("顺丰速运", "SF777", at(12))
+    shipped = Event.objects.get(verb="case.ship_unit", subject_id=case.pk)
+    assert (shipped.actor, shipped.data) == (None, {"carrier": "顺丰速运", "tracking_number": "SF777"})
+    case = services_repair.start_diagnosis(case, by=tech)  # no parcel given: the customer's is kept
+    job.refresh_from_db()
+    assert (job.inbound_carrier, job.inbound_tracking_number) == ("顺丰速运", "SF777")
+    with pytest.raises(IllegalTransition):  # the unit has arrived
+        services_repair.ship_repair_unit(case, carrier="SF", tracking_number="SF778")
 
 
 def test_a_product_with_a_shorter_warranty_is_out_of_cover_sooner(delivered_order: Any, time_machine: Any) -> None:
@@ -169,7 +251,7 @@ def test_a_declined_fee_sends_the_unit_back_unrepaired(delivered_order: Any, age
     case = _diagnosing(delivered_order, agent, tech)
     case = services_repair.record_diagnosis(case, by=tech, diagnosis="进水", human_damage=True, fee=Decimal("80"))
     assert (case.state, case.repair.warranty_rule) == (CaseState.QUOTED, "human_damage")
-    case = services_repair.decline_repair_fee(case, by=agent)
+    case = services_repair.decline_repair_fee(case, channel="wechat", reason="太贵了", by=agent)
     assert (case.state, case.repair.result) == (CaseState.REPAIRED, RepairResult.UNREPAIRED)
     with pytest.raises(ValidationFailed) as not_back:
         services_repair.complete_repair(case, by=agent)
@@ -224,7 +306,29 @@ def test_an_overdue_diagnosis_escalates_once_after_24_hours(
     assert event.data["escalated"] is True
     assert Notification.objects.get(verb="case.diagnosis_overdue", user=supervisor).event_id == event.pk
     case = services_repair.record_diagnosis(case, by=tech, diagnosis="晚了一点")
-    assert Event.objects.get(verb="case.diagnose", subject_id=case.pk).data["late"] is False  # due already claimed
+    # The sweep cleared the case's deadline when it escalated; the job kept it, so the diagnosis is late.
+    assert Event.objects.get(verb="case.diagnose", subject_id=case.pk).data["late"] is True
+
+
+def test_a_diagnosis_in_time_is_not_late(delivered_order: Any, agent: Any, tech: Any, time_machine: Any) -> None:
+    case = _diagnosing(delivered_order, agent, tech)  # at 11-12 12:00, due 11-13 12:00
+    time_machine.move_to(at(13, 11, 59), tick=False)
+    case = services_repair.record_diagnosis(case, by=tech, diagnosis="按时")
+    assert Event.objects.get(verb="case.diagnose", subject_id=case.pk).data["late"] is False
+
+
+def test_the_diagnosis_target_is_the_policy_versions_hours(
+    delivered_order: Any, agent: Any, tech: Any, time_machine: Any
+) -> None:
+    PolicyVersion.objects.update(diagnosis_hours=48)  # the version a new case is judged by
+    case = _diagnosing(delivered_order, agent, tech)  # at 11-12 12:00
+    assert case.diagnosis_due_at == case.repair.diagnose_by == at(14)
+    due = Event.objects.get(verb="case.start_diagnosis", subject_id=case.pk).data["due"]
+    assert datetime.fromisoformat(due) == at(14)
+    time_machine.move_to(at(13, 12, 1), tick=False)  # past the default 24 h, within the policy's 48 h
+    assert services_repair.escalate_overdue_diagnoses() == 0
+    time_machine.move_to(at(14, 12, 1), tick=False)
+    assert services_repair.escalate_overdue_diagnoses() == 1
 
 
 def test_a_diagnosis_in_time_never_escalates(delivered_order: Any, agent: Any, tech: Any, time_machine: Any) -> None:
@@ -264,8 +368,9 @@ def test_repair_steps_out_of_order_are_illegal(delivered_order: Any, agent: Any,
     with pytest.raises(IllegalTransition):
         services_repair.ship_repair_back(case, by=agent, carrier="SF", tracking_number="SF1")
     case = _diagnosing(delivered_order, agent, tech, case)
-    with pytest.raises(IllegalTransition):
-        services_repair.accept_repair_fee(case)  # no fee was quoted
+    with pytest.raises(ProposalClosed) as no_quote:
+        services_repair.accept_repair_fee(case, channel="portal", confirmation_text="同意")  # no fee was quoted
+    assert no_quote.value.code == "repair.no_quote"
     with pytest.raises(IllegalTransition):
         services.withdraw_case(case)  # the unit is with tech support
     assert AfterSalesCase.objects.get(pk=case.pk).state == CaseState.DIAGNOSING

@@ -79,8 +79,15 @@ def test_a_reship_without_named_parts_sends_the_claimed_item_again(
 
 def test_a_withdrawn_reship_gives_its_parts_back(delivered_order: Any, charger: str, agent: Any) -> None:
     case = exchange.reserve_replacement(open_reship(delivered_order, agent), by=agent, replacements=[(charger, 1)])
+    held = Stock.objects.get(sku=charger)
+    assert (held.on_hand, held.reserved, held.available) == (10, 1, 9)  # the part was really held for the case
     services.withdraw_case(case, by=agent)
-    assert Stock.objects.get(sku=charger).reserved == 0
+    freed = Stock.objects.get(sku=charger)
+    assert (freed.on_hand, freed.reserved, freed.available) == (10, 0, 10)
+    assert case.replacements.get().status == ReplacementStatus.RELEASED
+    assert Event.objects.get(verb="case.withdraw", subject_id=case.pk).data["released"] == [
+        {"sku": charger, "quantity": 1}
+    ]
 
 
 def test_a_reship_is_not_completed_before_it_ships(delivered_order: Any, charger: str, agent: Any) -> None:

@@ -65,11 +65,11 @@ def test_a_restock_needs_a_positive_quantity(warehouse_clerk: Any) -> None:
 
 
 def test_a_replacement_beyond_the_stock_is_refused_and_nothing_is_held(
-    delivered_order: Any, agent: Any, warehouse_clerk: Any
+    delivered_order: Any, agent: Any, senior_agent: Any, warehouse_clerk: Any
 ) -> None:
     sku = first_sku(delivered_order)
     exchange.restock_sku(sku, by=warehouse_clerk, quantity=1, model="BT-100")
-    case = approved_exchange(delivered_order, agent, qty=(2,))
+    case = approved_exchange(delivered_order, senior_agent, qty=(2,))  # 300.00 of goods: above an agent's 200
     with override("en"), pytest.raises(InsufficientStock) as caught:
         exchange.reserve_replacement(case, by=agent, mode=ExchangeMode.RETURN_FIRST)
     assert (caught.value.code, caught.value.status) == ("stock.insufficient", 409)

@@ -458,8 +458,37 @@ def test_warehouse_finds_the_return_by_tracking_number_then_receives_and_inspect
     inspected = fresh(case)
     assert (inspected.state, inspected.grade) == (CaseState.INSPECTED, "C")
     assert inspected.inspection == {
-        "complete": False, "original": False, "defect": True, "human_damage": True, "notes": "屏幕碎", "passed": False,
+        "complete": False, "original": False, "defect": True, "human_damage": True, "opened": False,
+        "notes": "屏幕碎", "passed": False,
+        "hold": {  # a no-reason return that came back damaged: its refund waits for an agent's decision
+            "rule": "not_intact", "params": {"findings": "incomplete,not_original,human_damage,grade_c"},
+            "policy_version": 1,
+        },
     }  # fmt: skip
+
+
+def test_warehouse_finds_the_return_by_case_number_and_receives_it(client, delivered_order, agent, warehouse_clerk):
+    case = shipped_return(delivered_order, agent, tracking="JD0044")
+    other = shipped_return(deliver(make_order(make_customer("韩梅梅"), items=1)), agent, tracking="JD0045")
+    client.force_login(warehouse_clerk)
+
+    def found(term):
+        html = client.get(reverse("cases:warehouse"), {"q": term}).content.decode()
+        return html.split('data-testid="found"')[1].split('data-testid="on-the-way"')[0]
+
+    by_number = found(f" {case.number} ")  # as typed or scanned from the packing slip
+    assert by_number.count('data-testid="found-case"') == 1  # not the "no return matches" line
+    assert case.number in by_number
+    assert other.number not in by_number
+    assert 'data-action="receive_return"' in by_number
+    assert other.number in found(other.number)
+    assert case.number not in found(other.number)
+    assert 'data-testid="not-found"' in found(str(case.pk))  # a bare number is not a case number
+
+    response = client.post(act(case, "receive_return"), {"return_to": "warehouse", "q": case.number})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("cases:warehouse") + f"?q={case.number}"
+    assert (fresh(case).state, fresh(other).state) == (CaseState.RECEIVED, CaseState.RETURNING)
 
 
 def test_warehouse_errors_show_on_the_warehouse_page(client, delivered_order, agent, warehouse_clerk):
@@ -596,6 +625,27 @@ def test_a_repair_goes_through_its_forms(client, delivered_order, agent, tech):
     assert done.repair.back_tracking_number == "SF901"
 
 
+def test_an_on_site_repair_is_completed_from_the_page_with_the_visit_result(client, delivered_order, agent, tech):
+    case = services.open_case(
+        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
+        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.ON_SITE,
+    )  # fmt: skip
+    post_step(client, agent, case, "approve_case")
+    visit = {"address": "客户家", "appointment_at": "2026-11-13 14:00"}
+    scheduled = post_step(client, agent, case, "arrange_repair_service", visit)
+    assert scheduled.repair.appointment_at is not None
+    post_step(client, tech, case, "start_diagnosis")
+    post_step(client, tech, case, "record_diagnosis", {"diagnosis": "电源接口松动"})
+    post_step(client, tech, case, "record_repair_result", {"result": "repaired"})
+    client.force_login(agent)
+    refused = client.post(act(case, "complete_repair"), HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 422
+    assert 'data-testid="error-complete_repair"' in refused.content.decode()
+    assert fresh(case).state == CaseState.REPAIRED
+    done = post_step(client, agent, case, "complete_repair", {"visit_result": "现场修复，客户签字确认"})
+    assert (done.state, done.repair.visit_result) == (CaseState.COMPLETED, "现场修复，客户签字确认")
+
+
 def test_a_quoted_repair_fee_is_answered_from_the_page(client, delivered_order, agent, tech):
     case = services.open_case(
         by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
@@ -606,7 +656,16 @@ def test_a_quoted_repair_fee_is_answered_from_the_page(client, delivered_order, 
     post_step(client, tech, case, "start_diagnosis")
     quoted = post_step(client, tech, case, "record_diagnosis", {"diagnosis": "进水", "human_damage": "on", "fee": "80"})
     assert quoted.state == CaseState.QUOTED
-    assert post_step(client, agent, case, "decline_repair_fee").state == CaseState.REPAIRED
+    client.force_login(agent)
+    by_phone = client.post(act(case, "accept_repair_fee"), {"channel": "phone", "confirmation_text": "同意"})
+    assert by_phone.status_code == 422  # a fee is accepted in writing: staff name the channel and the words
+    assert 'data-testid="error-accept_repair_fee"' in by_phone.content.decode()
+    unwritten = client.post(act(case, "accept_repair_fee"), {"channel": "wechat", "confirmation_text": ""})
+    assert unwritten.status_code == 422
+    assert fresh(case).state == CaseState.QUOTED
+    declined = post_step(client, agent, case, "decline_repair_fee", {"channel": "wechat", "reason": "太贵了"})
+    assert declined.state == CaseState.REPAIRED
+    assert declined.proposals.get().status == "rejected"
 
 
 def test_guidance_is_given_then_resolved_or_converted(client, delivered_order, agent):
@@ -761,9 +820,11 @@ def test_only_case_creators_open_cases(client, ticket, warehouse_clerk):
 
 def test_a_shipping_insurance_claim_is_filed_and_settled_from_the_page(client, delivered_order, agent, manager):
     PolicyVersion.objects.update(shipping_insurance_payout=Decimal("12.00"))
+    delivered_order.shipping_insured = True
+    delivered_order.save(update_fields=["shipping_insured"])
     case = services.open_case(
         by=None, order=delivered_order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
-        items=lines(delivered_order, 1), insured=True,
+        items=lines(delivered_order, 1),
     )  # fmt: skip
     case = services.approve_case(case, by=agent)
     case = services.send_return_instructions(case, by=agent, **ADDRESS)
@@ -805,3 +866,21 @@ def test_an_action_no_longer_offered_reports_its_error_at_the_top_of_the_page(cl
     html = response.content.decode()
     assert html.count('data-testid="error-approve_compensation"') == 1
     assert html.index('data-testid="error-approve_compensation"') < html.index('data-testid="case-header"')
+
+
+def test_the_timeline_masks_a_customers_address_for_roles_that_see_masked_data(
+    client, delivered_order, agent, senior_agent
+):
+    case = services.open_case(
+        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
+        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.ON_SITE,
+    )  # fmt: skip
+    post_step(client, agent, case, "approve_case")
+    visit = {"address": "上海市浦东新区世纪大道100号1201室", "appointment_at": "2026-11-13 14:00"}
+    post_step(client, agent, case, "arrange_repair_service", visit)
+    client.force_login(agent)
+    masked = client.get(page(case)).content.decode()
+    assert "世纪大道100号1201室" not in masked
+    assert "上海市" in masked  # the masked address keeps its city
+    client.force_login(senior_agent)  # holds customer.view_pii
+    assert "世纪大道100号1201室" in client.get(page(case)).content.decode()

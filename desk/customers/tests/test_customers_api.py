@@ -96,7 +96,7 @@ def test_timeline_newest_first(client, agent, bearer, admin_user, customer):
     response = client.get(f"{URL}/{customer.pk}/timeline", {"limit": 10}, headers=bearer(agent))
 
     assert response.status_code == 200
-    assert [e["verb"] for e in response.json()] == ["customer.identity_added", "customer.updated"]
+    assert [e["verb"] for e in response.json()["items"]] == ["customer.identity_added", "customer.updated"]
     assert client.get(f"{URL}/{customer.pk}/timeline", {"limit": 0}, headers=bearer(agent)).status_code == 400
     assert client.get(f"{URL}/424242/timeline", headers=bearer(agent)).status_code == 404
 

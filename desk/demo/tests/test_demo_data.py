@@ -18,7 +18,7 @@ def _load() -> str:
     return out.getvalue()
 
 
-def test_demo_data_loads_a_full_shop_once(db):
+def test_demo_data_loads_a_full_shop_once(db, client):
     printed = _load()
 
     roles = set(StaffProfile.objects.values_list("role", flat=True))
@@ -58,3 +58,8 @@ def test_demo_data_loads_a_full_shop_once(db):
 
     assert "already loaded" in _load()
     assert Ticket.objects.count() == 100
+
+    # The demo manager holds config.manage, so the admin's login lets them in to configure the shop.
+    login = client.post("/admin/login/", {"username": "manager", "password": "demo-pass-2026"})
+    assert login.status_code == 302
+    assert client.get("/admin/tickets/routingrule/").status_code == 200

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
-from desk.cases import services
+from desk.cases import services, services_repair
 from desk.cases.models import AfterSalesCase, CaseState, CaseType, Reason, ServiceMode
 from desk.core.models import Event
 from desk.evidence.models import EvidenceFile, EvidenceSource
@@ -232,3 +234,46 @@ def test_a_repair_needs_the_serial_number(portal, delivered_order):
     assert accepted.status_code == 302
     assert case.case_type == CaseType.REPAIR
     assert case.repair.serial_number == "SN-2026-0001"
+
+
+def test_a_mail_in_repair_customer_sees_the_address_and_enters_the_parcel(portal, delivered_order, agent):
+    fields = {"case_type": CaseType.REPAIR, "reason": Reason.QUALITY, "service_mode": ServiceMode.MAIL_IN}
+    request_return(portal, delivered_order, serial_number="SN-2026-0001", **fields)
+    case = services.approve_case(AfterSalesCase.objects.get(), by=agent)
+    early = portal.post(f"/portal/cases/{case.pk}/ship/", {"carrier": "顺丰速运", "tracking_number": "SF1"})
+    assert early.status_code == 400  # no repair address yet: nowhere to send it
+    assert 'data-testid="ship-form"' not in portal.get(f"/portal/cases/{case.pk}/").content.decode()
+
+    services_repair.arrange_repair_service(case, by=agent, address="上海市闵行区维修中心 8 号")
+    page = portal.get(f"/portal/cases/{case.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'data-testid="repair-address"' in page
+    assert "上海市闵行区维修中心 8 号" in page
+    assert 'data-testid="ship-form"' in page
+    blank = portal.post(f"/portal/cases/{case.pk}/ship/", {"carrier": "顺丰速运", "tracking_number": " "})
+    assert blank.status_code == 400
+
+    response = portal.post(f"/portal/cases/{case.pk}/ship/", {"carrier": "顺丰速运", "tracking_number": " SF7788 "})
+
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.state == CaseState.SCHEDULED  # waiting for the parcel to arrive at the repair centre
+    assert (case.repair.inbound_carrier, case.repair.inbound_tracking_number) == ("顺丰速运", "SF7788")
+    shipped = Event.objects.get(verb="case.ship_unit", subject_id=case.pk)
+    assert shipped.actor is None  # the customer's own entry
+    page = portal.get(f"/portal/cases/{case.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-testid="repair-parcel"' in page
+    assert "SF7788" in page
+    assert "You sent the unit for repair" in page
+
+
+def test_an_on_site_repair_has_no_parcel_to_enter(portal, delivered_order, agent, time_machine):
+    fields = {"case_type": CaseType.REPAIR, "reason": Reason.QUALITY, "service_mode": ServiceMode.ON_SITE}
+    request_return(portal, delivered_order, serial_number="SN-2026-0001", **fields)
+    case = services.approve_case(AfterSalesCase.objects.get(), by=agent)
+    visit = timezone.now() + timedelta(days=1)
+    services_repair.arrange_repair_service(case, by=agent, address="客户家", appointment_at=visit)
+    page = portal.get(f"/portal/cases/{case.pk}/").content.decode()
+    assert 'data-testid="ship-form"' not in page
+    response = portal.post(f"/portal/cases/{case.pk}/ship/", {"carrier": "顺丰速运", "tracking_number": "SF1"})
+    assert response.status_code == 400
+    assert not Event.objects.filter(verb="case.ship_unit").exists()

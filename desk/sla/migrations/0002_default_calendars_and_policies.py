@@ -1,15 +1,16 @@
 """Seed the calendars and policies every shop starts with (data only; schema is in 0001).
 
-- "工作日 9:00-18:00": Asia/Shanghai, Monday-Friday 09:00-12:00 and 13:00-18:00 (lunch closed),
+- "工作日 9:00-18:00": in the shop's time zone (`SHOP_TIME_ZONE`, Asia/Shanghai by default), Monday-Friday 09:00-12:00 and 13:00-18:00 (lunch closed),
   with China's 2026 public holidays and make-up working days (调休) from the State Council notice
   of 4 November 2025 (国办发明电〔2025〕7号); later years are imported with `import_holidays`.
-- "7×24": every minute counts.
+- "7×24": every minute counts (same time zone, for the dates it reports).
 - Policies: SVIP and VIP customers and urgent tickets on 7×24 with tighter targets; a default
   policy on the business calendar (1 h first response, 2 h accept, 4 h human, 24 h solution).
 """
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import migrations
 
 BUSINESS = "工作日 9:00-18:00"
@@ -56,7 +57,7 @@ def seed(apps, schema_editor):
     SlaPolicy = apps.get_model("sla", "SlaPolicy")
 
     business, created = BusinessCalendar.objects.get_or_create(
-        name=BUSINESS, defaults={"time_zone": "Asia/Shanghai", "always_open": False}
+        name=BUSINESS, defaults={"time_zone": settings.TIME_ZONE, "always_open": False}
     )
     if created:
         for weekday in range(5):
@@ -71,7 +72,7 @@ def seed(apps, schema_editor):
             defaults={"kind": "workday", "name": name, "hours_of_weekday": 0},
         )
     always, _ = BusinessCalendar.objects.get_or_create(
-        name=ALWAYS, defaults={"time_zone": "Asia/Shanghai", "always_open": True}
+        name=ALWAYS, defaults={"time_zone": settings.TIME_ZONE, "always_open": True}
     )
     calendars = {BUSINESS: business, ALWAYS: always}
     for name, position, conditions, calendar, minutes in POLICIES:

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from desk.sla.models import BusinessCalendar, SlaPolicy, SlaTarget
-from desk.sla.tests.helpers import open_ticket
+from desk.sla.tests.helpers import calendar_form, open_ticket
 
 
 @pytest.fixture
@@ -33,12 +33,7 @@ def test_policy_list_and_form(admin_client, default_policy):
 
 
 def test_admin_can_add_a_calendar_with_hours(admin_client):
-    data = {
-        "name": "周末值班", "time_zone": "Asia/Shanghai",
-        "hours-TOTAL_FORMS": "1", "hours-INITIAL_FORMS": "0",
-        "hours-0-weekday": "5", "hours-0-opens": "10:00", "hours-0-closes": "16:00",
-        "days-TOTAL_FORMS": "0", "days-INITIAL_FORMS": "0",
-    }  # fmt: skip
+    data = calendar_form()
     response = admin_client.post("/admin/sla/businesscalendar/add/", data)
     assert response.status_code == 302
     assert BusinessCalendar.objects.get(name="周末值班").hours.get().weekday == 5

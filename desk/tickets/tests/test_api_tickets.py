@@ -304,7 +304,8 @@ def test_attachment_upload_and_limits(api, agent, customer, settings):
     assert created.json()["content_type"] == "image/png"
     assert created.json()["size"] == 108
     listed = api.get(f"/tickets/{ticket.pk}/attachments").json()
-    assert [a["original_name"] for a in listed] == ["broken.png"]
+    assert [a["original_name"] for a in listed["items"]] == ["broken.png"]
+    assert listed["next_offset"] is None
     script = SimpleUploadedFile("x.sh", b"rm -rf /", content_type="text/x-sh")
     refused = api.upload(f"/tickets/{ticket.pk}/attachments", script)
     assert refused.status_code == 400

@@ -5,7 +5,7 @@ import pytest
 from desk.accounts.models import AssignmentStrategy, Availability, Role
 from desk.core.errors import Forbidden, ValidationFailed
 from desk.core.models import Event
-from desk.core.testing import make_customer, make_staff, make_team, request_type
+from desk.core.testing import make_customer, make_order, make_staff, request_type
 from desk.customers.models import Tier
 from desk.tickets import services
 from desk.tickets.errors import CannotMerge, IllegalStatusChange
@@ -119,6 +119,15 @@ def test_note_mentions_notify_colleagues(routed, agent, senior_agent, customer):
     assert senior_agent.notifications.filter(verb="ticket.mentioned").count() == 1
 
 
+def test_mention_of_someone_who_cannot_open_the_ticket_notifies_nobody(routed, agent, outsider, customer):
+    ticket = _ticket(agent, customer)
+    note = services.add_note(ticket, "@outsider 你们组也遇到过吗", by=agent)
+    assert list(note.mentions.all()) == []
+    assert not outsider.notifications.exists()
+    noted = Event.objects.get(ticket_id=ticket.pk, verb="ticket.noted")
+    assert noted.data["not_notified"] == [outsider.pk]
+
+
 def test_merge_moves_messages_and_closes_duplicate(routed, agent, customer):
     first = _ticket(agent, customer)
     dup = _ticket(agent, customer, description="同一个问题再问一次")
@@ -129,6 +138,30 @@ def test_merge_moves_messages_and_closes_duplicate(routed, agent, customer):
     assert first.messages.count() == 2
     with pytest.raises(CannotMerge):
         services.merge_tickets(first, first, by=agent)
+
+
+def test_merge_carries_tags_and_the_order_the_kept_ticket_lacked(routed, agent, customer):
+    order = make_order(customer, items=2)
+    kept = _ticket(agent, customer, tags=["耳机"])
+    dup = _ticket(agent, customer, order=order, order_items=list(order.items.all()[:1]), tags=["耳机", "加急"])
+    services.merge_tickets(dup, kept, by=agent)
+    kept.refresh_from_db()
+    assert sorted(t.name for t in kept.tags.all()) == ["加急", "耳机"]
+    assert kept.order == order
+    assert list(kept.order_items.all()) == list(order.items.all()[:1])
+    received = Event.objects.get(ticket_id=kept.pk, verb="ticket.merge_received")
+    assert received.data["tags"] == ["加急"]
+    assert received.data["order"] == order.pk
+
+
+def test_merge_keeps_the_kept_tickets_own_order(routed, agent, customer):
+    mine, other = make_order(customer), make_order(customer)
+    kept = _ticket(agent, customer, order=mine)
+    dup = _ticket(agent, customer, order=other, order_items=list(other.items.all()))
+    services.merge_tickets(dup, kept, by=agent)
+    kept.refresh_from_db()
+    assert kept.order == mine
+    assert not kept.order_items.exists()
 
 
 def test_cannot_merge_tickets_of_different_customers(routed, agent, customer):
@@ -149,6 +182,10 @@ def test_order_of_another_customer_is_refused(routed, agent, customer, order):
 
 
 def test_unknown_team_member_in_other_team_is_not_assigned(routed, outsider, customer):
+    """The creator belongs to another team and is available; the routed team has nobody. The ticket
+    waits unassigned in the routed team rather than going to whoever is at hand."""
+    assert outsider.staff.availability == Availability.AVAILABLE
     ticket = _ticket(outsider, customer)
-    assert ticket.assignee != outsider
-    assert make_team("x").members.count() == 0
+    assert ticket.team == routed
+    assert ticket.assignee is None
+    assert not Event.objects.filter(ticket_id=ticket.pk, verb="ticket.assigned").exists()

@@ -52,9 +52,21 @@ def test_login_is_required_for_the_queue(client, db):
     assert reverse("accounts:login") in response["Location"]
 
 
-def test_outsider_sees_nothing_of_another_team(client, outsider, ticket):
-    response = _login(client, outsider).get(reverse("tickets:queue"), {"tab": "team"})
-    assert ticket.number not in response.content.decode()
+def test_outsider_sees_nothing_of_another_team(client, outsider, other_team, ticket, customer):
+    """The unassigned tab and a keyword search filter nothing by team themselves: only the scoping
+    (tickets_visible_to) keeps the support team's ticket out, so a broken scope shows it here."""
+    services.assign_ticket(ticket, None, by=_supervisor_for(ticket))
+    RoutingRule.objects.create(name="物流", position=1, keywords="快递", team=other_team)
+    own = services.create_ticket(by=outsider, customer=customer, subject="耳机的快递没到", request_type=request_type())
+    services.assign_ticket(own, None, by=_supervisor_for(own, "lead3"))
+    client = _login(client, outsider)
+    for params in ({"tab": "unassigned"}, {"tab": "unassigned", "q": "耳机"}):
+        response = client.get(reverse("tickets:queue"), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert own.number in html, params  # the tab does list unassigned tickets, the outsider's own
+        assert ticket.number not in html, params
+    assert client.get(reverse("tickets:detail", args=[ticket.pk])).status_code == 404
 
 
 def test_keyword_search_finds_chinese_and_ignores_others(client, agent, ticket, customer):
@@ -85,17 +97,83 @@ def test_filters_narrow_the_queue(client, agent, ticket, customer):
     assert other.number not in html
 
 
+def _vip(agent, pair):
+    from desk.customers.models import Tier
+
+    vip = make_customer("李总", tier=Tier.VIP)
+    return services.create_ticket(by=agent, customer=vip, subject="会员的耳机", request_type=request_type())
+
+
+def _by_email(agent, pair):
+    from desk.customers.models import Channel
+
+    return services.create_ticket(by=agent, customer=pair.customer, subject="邮件来的问题",
+                                  request_type=request_type(), channel=Channel.EMAIL)  # fmt: skip
+
+
+def _breaching(agent, pair):
+    found = services.create_ticket(by=agent, customer=pair.customer, subject="快超时了", request_type=request_type())
+    Ticket.objects.filter(pk=found.pk).update(sla_state=SlaState.WARNING)  # what the sweep writes at 80 %
+    pair.update(sla_state=SlaState.OK)
+    return found
+
+
+def _tagged(agent, pair):
+    return services.create_ticket(by=agent, customer=pair.customer, subject="带标签", request_type=request_type(),
+                                  tags=["返修"])  # fmt: skip
+
+
+def _waiting(agent, pair):
+    found = services.create_ticket(by=agent, customer=pair.customer, subject="等客户回复", request_type=request_type())
+    return services.update_ticket(found, by=agent, status=Status.PENDING_CUSTOMER)
+
+
+@pytest.mark.parametrize(
+    ("params", "make"),
+    [
+        ({"tier": "vip"}, _vip),
+        ({"channel": "email"}, _by_email),
+        ({"sla": "warning"}, _breaching),
+        ({"tag": "返修"}, _tagged),
+        ({"status": "pending_customer"}, _waiting),
+    ],
+    ids=["tier", "channel", "sla", "tag", "status"],
+)
+def test_each_console_filter_narrows_the_rows(client, agent, ticket, params, make):
+    class Pair:  # the plain ticket, for the builders that need its customer or set its state
+        customer = ticket.customer
+
+        @staticmethod
+        def update(**fields):
+            Ticket.objects.filter(pk=ticket.pk).update(**fields)
+
+    match = make(agent, Pair)
+    client = _login(client, agent)
+    unfiltered = client.get(reverse("tickets:queue"), {"tab": "team", "status": "any"}).content.decode()
+    assert match.number in unfiltered  # both are in the team's queue
+    assert ticket.number in unfiltered
+
+    response = client.get(reverse("tickets:queue"), {"tab": "team", **params})
+    rows = client.get(reverse("tickets:queue_rows"), {"tab": "team", **params})
+
+    for page in (response, rows):  # the page and the htmx partial it polls
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert match.number in html, params
+        assert ticket.number not in html, params
+
+
 def test_unassigned_tab_lists_tickets_without_owner(client, agent, ticket):
     services.assign_ticket(ticket, None, by=_supervisor_for(ticket))
     html = _login(client, agent).get(reverse("tickets:queue"), {"tab": "unassigned"}).content.decode()
     assert ticket.number in html
 
 
-def _supervisor_for(ticket):
+def _supervisor_for(ticket, username="lead2"):
     from desk.accounts.models import Role
     from desk.core.testing import make_staff
 
-    return make_staff("lead2", Role.SUPERVISOR, team=ticket.team)
+    return make_staff(username, Role.SUPERVISOR, team=ticket.team)
 
 
 def test_breaching_tab_orders_by_deadline(client, agent, ticket, customer):
@@ -168,6 +246,10 @@ def test_outsider_gets_404_for_the_ticket_page(client, outsider, ticket):
     assert client.get(reverse("tickets:detail", args=[ticket.pk])).status_code == 404
     assert client.post(reverse("tickets:reply", args=[ticket.pk]), {"body": "hi"}).status_code == 404
     assert not ticket.messages.filter(kind=MessageKind.REPLY).exists()
+    # The outsider learns nothing, the audit trail learns of both attempts; an unknown number is no attempt.
+    assert client.get(reverse("tickets:detail", args=[ticket.pk + 1000])).status_code == 404
+    denied = Event.objects.filter(verb="permission.denied", actor=outsider, subject_type="ticket")
+    assert list(denied.values_list("subject_id", "data__action")) == [(ticket.pk, "ticket.view")] * 2
 
 
 def test_ticket_page_stays_within_twelve_queries(client, agent, ticket, django_assert_max_num_queries):

@@ -41,7 +41,7 @@ def test_admin_creates_lists_updates_and_deletes(client, admin_auth):
     body = created.json()
     assert len(body["secret"]) >= 32
     assert body["event_types"] == ["customer.created", "ticket.*"]
-    listed = client.get("/api/webhooks", headers=admin_auth).json()
+    listed = client.get("/api/webhooks", headers=admin_auth).json()["items"]
     assert [e["name"] for e in listed] == ["ERP"]
     assert "secret" not in listed[0]
     patched = client.patch(f"/api/webhooks/{body['id']}", {"active": False, "event_types": []},
@@ -114,3 +114,12 @@ def test_delivery_log_and_redelivery(client, admin_auth, receiver, django_captur
     assert (again.json()["status"], again.json()["attempts"]) == ("succeeded", 1)
     assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
     assert len(receiver.requests) == 2
+
+
+def test_endpoint_list_pages(client, admin_auth):
+    for n in range(3):
+        assert _post(client, admin_auth, {"name": f"hook {n}", "url": f"https://h{n}.example.com/"}).status_code == 201
+    first = client.get("/api/webhooks", {"limit": 2}, headers=admin_auth).json()
+    assert ([e["name"] for e in first["items"]], first["next_offset"]) == (["hook 0", "hook 1"], 2)
+    second = client.get("/api/webhooks", {"limit": 2, "offset": first["next_offset"]}, headers=admin_auth).json()
+    assert ([e["name"] for e in second["items"]], second["next_offset"]) == (["hook 2"], None)
