@@ -548,7 +548,7 @@ def inspect_return(
     if grade not in Grade.values:
         raise ValidationFailed(_("Choose a grade."), code="case.bad_grade", field="grade")
     with transaction.atomic():
-        case = _lock(case, policy=False)
+        case = _lock(case, policy=_goods_judged(case))
         before, after = machines.step(case, "inspect")
         case.grade, case.inspect_due_at = grade, None
         if opened is not None:
@@ -582,14 +582,18 @@ def inspect_return(
 
 def _judge_returned_goods(case: AfterSalesCase, findings: Findings) -> Decision | None:
     """The policy's verdict on the returned goods of a no-reason return and refund (None: refund in full)."""
-    if case.case_type != CaseType.RETURN_REFUND or case.reason != Reason.NO_REASON:
+    if not _goods_judged(case):
         return None
-    skus = list(case.items.values_list("order_item__sku", flat=True))
-    rules = {r.sku: r for r in ProductRule.objects.filter(sku__in=skus)}
-    items = tuple(_item_facts(sku, rules.get(sku)) for sku in skus)
-    stored = Order.objects.values_list("confirmed_exclusions", flat=True).get(pk=case.order_id)
-    confirmed = tuple(str(e) for e in stored or ())
-    return judge_returned_goods(case.policy_version, case.reason, items, confirmed, findings)
+    lines = list(case.items.values_list("order_item__sku", "order_item__order__confirmed_exclusions"))
+    rules = {r.sku: r for r in ProductRule.objects.filter(sku__in=[sku for sku, _e in lines])}
+    items = tuple(_item_facts(sku, rules.get(sku)) for sku, _e in lines)
+    confirmed = tuple(str(e) for e in (lines[0][1] if lines else None) or ())
+    return judge_returned_goods(_version_of(case), case.reason, items, confirmed, findings)
+
+
+def _goods_judged(case: AfterSalesCase) -> bool:
+    """Only a no-reason return has its refund depend on the returned goods' state."""
+    return case.case_type == CaseType.RETURN_REFUND and case.reason == Reason.NO_REASON
 
 
 def refund_held(case: AfterSalesCase) -> bool:
@@ -648,7 +652,7 @@ def start_refund(case: AfterSalesCase, *, by: Any, provider: str | None = None) 
     if by is not None:
         authorize(by, "refund.execute", amount=case.refund_amount, subject=case)
     with transaction.atomic():
-        refund = _create_refund(_lock(case, policy=False), by, provider)
+        refund = _create_refund(_lock(case), by, provider)  # with its policy version: the payment's caps
     return _pay(refund, by)
 
 
@@ -670,7 +674,7 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
     amount = money.case_total(case)
     refunds = _ORDER_REFUNDS.rows(order.pk)  # an order has a few (providers allow 50): summed here
     live = [row for row in refunds if row[1] in LIVE_REFUND_STATUSES]
-    caps = _VERSION.get(case.policy_version_id)
+    caps = _version_of(case)
     _check_refundable(order, amount, sum((row[2] for row in live), ZERO), len(live), caps)
     before, after = machines.step(case, "start_refund")
     now = timezone.now()
@@ -709,9 +713,13 @@ def _create_refund(case: AfterSalesCase, by: Any, provider: str | None, *, auto:
 
 
 def _refund_due_days(case: AfterSalesCase) -> int:
-    """The case's policy's refund-due days (its version read apart, not locked with the case)."""
+    return _version_of(case).refund_due_days
+
+
+def _version_of(case: AfterSalesCase) -> PolicyVersion:
+    """The case's policy version: the one read with the case when it was locked with it, else read apart."""
     version = case.policy_version if "policy_version" in case._state.fields_cache else None
-    return (version or _VERSION.get(case.policy_version_id)).refund_due_days
+    return version or _VERSION.get(case.policy_version_id)
 
 
 # The order's refunds, for the payment's caps and the next refund number (both read under the order's lock).
