@@ -228,6 +228,7 @@ class CannedReply(models.Model):
 
     class Meta:
         ordering = ["title"]
+        verbose_name_plural = "canned replies"
 
     def __str__(self) -> str:
         return self.title
