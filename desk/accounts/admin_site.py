@@ -10,9 +10,6 @@ saves rows without a word in the event log. Here:
   grant, and records `config.changed` (before/after of the fields that moved) or `config.deleted`
   for every save and delete, in the admin's own transaction, so the audit trail and the webhooks
   see it like any other change.
-
-Admins of other areas that cannot name the mixin themselves are listed in `CONFIG_ELSEWHERE`; the site
-mixes it in when they register.
 """
 
 from __future__ import annotations
@@ -33,12 +30,6 @@ from desk.core.events import diff, record_event
 
 CONFIG_GRANT = "config.manage"
 ADMIN_GRANTS = (CONFIG_GRANT, "webhook.manage")
-# Configuration admins registered by areas that do not import this module (model label -> grant).
-CONFIG_ELSEWHERE = {
-    "cases.returnpolicy": CONFIG_GRANT,
-    "cases.productrule": CONFIG_GRANT,
-    "cases.compensationkind": CONFIG_GRANT,
-}
 # Never copied into the event log: whoever reads the audit trail must not learn them.
 _SECRET_FIELDS = frozenset({"secret", "password", "key_hash", "token_hash", "code_hash"})
 
@@ -74,15 +65,6 @@ class DeskAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return may_open_admin(request.user)
-
-    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
-        models_: list[Any] = [model_or_iterable] if isinstance(model_or_iterable, type) else list(model_or_iterable)
-        for model in models_:
-            grant = CONFIG_ELSEWHERE.get(model._meta.label_lower)
-            cls = admin_class or admin.ModelAdmin
-            if grant is not None and not issubclass(cls, ConfigAdmin):
-                cls = type(cls.__name__, (ConfigAdmin, cls), {"desk_grant": grant, "__module__": cls.__module__})
-            super().register(model, cls, **options)
 
 
 # --- What an event says about a row --------------------------------------------------------------

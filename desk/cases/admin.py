@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from desk.accounts.admin_site import ConfigAdmin
 from desk.cases.models import (
     VERSION_IN_USE,
     AfterSalesCase,
@@ -49,7 +50,7 @@ class PolicyVersionInline(admin.StackedInline):
 
 
 @admin.register(ReturnPolicy)
-class ReturnPolicyAdmin(admin.ModelAdmin):
+class ReturnPolicyAdmin(ConfigAdmin):
     """Change rules by adding a version with a later `effective_from`: open cases keep theirs."""
 
     list_display = ("name", "storefront", "category", "sku", "active")
@@ -57,7 +58,7 @@ class ReturnPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProductRule)
-class ProductRuleAdmin(admin.ModelAdmin):
+class ProductRuleAdmin(ConfigAdmin):
     list_display = ("sku", "category", "is_virtual", "warranty_months")
     search_fields = ("sku", "category")
 
@@ -93,7 +94,7 @@ class RefundAdmin(ReadOnly):
 
 
 @admin.register(CompensationKind)
-class CompensationKindAdmin(admin.ModelAdmin):
+class CompensationKindAdmin(ConfigAdmin):
     """The compensation catalogue: rename, revalue (`unit_value` feeds approval limits) or switch off a kind."""
 
     list_display = ("code", "name", "unit", "unit_value", "pays_money", "active", "position")
