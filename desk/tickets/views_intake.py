@@ -59,7 +59,8 @@ def _customer(user: Any, form: NewTicketForm) -> Customer:
             _("No customer has this phone or email. Check it, or give a name to create the customer."),
             code="ticket.unknown_customer", field="contact",
         )  # fmt: skip
-    return resolve_customer(channel, contact, name=name, by=user)
+    # Reached by this contact, on the channel the ticket came in: the customer prefers it until told otherwise.
+    return resolve_customer(channel, contact, name=name, by=user, preferred_channel=form.cleaned_data["channel"])
 
 
 def _by_contact_field(channel: str, contact: str) -> Customer | None:

@@ -51,6 +51,7 @@ def test_unknown_contact_needs_a_name_then_creates_the_customer(client, routed, 
     assert response.status_code == 302
     ticket = Ticket.objects.get()
     assert (ticket.customer.name, ticket.customer.email) == ("Ann Buyer", "new.buyer@example.com")
+    assert ticket.customer.preferred_channel == "phone"  # reached by the channel the ticket came in
 
 
 def test_an_order_of_someone_else_is_refused_and_nothing_is_kept(client, routed, agent):
