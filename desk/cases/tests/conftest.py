@@ -119,3 +119,14 @@ def open_return(step: Any, order: Any) -> Any:
         services.open_case, by=None, order=order, case_type=CaseType.RETURN_REFUND, reason=Reason.NO_REASON,
         items=lines(order, 1),
     )  # fmt: skip
+
+
+def open_repair(order: Any, mode: str) -> Any:
+    """A quality repair the customer requested for the order's first line (mail-in or on-site)."""
+    from desk.cases import services
+    from desk.cases.models import CaseType, Reason
+
+    return services.open_case(
+        by=None, order=order, case_type=CaseType.REPAIR, reason=Reason.QUALITY, items=lines(order, 1),
+        serial_number="SN-A1B2C3D4", service_mode=mode,
+    )  # fmt: skip

@@ -26,7 +26,7 @@ from desk.cases.models import (
     ServiceMode,
 )
 from desk.cases.services_confirmation import accept_solution, expire_unconfirmed_proposals, propose_solution
-from desk.cases.tests.conftest import at, lines
+from desk.cases.tests.conftest import at, lines, open_repair
 from desk.core.errors import ValidationFailed
 from desk.core.models import Event
 from desk.core.testing import make_staff
@@ -61,10 +61,7 @@ def no_reason_return(order: Any) -> AfterSalesCase:
 
 def quoted_repair(order: Any, agent: Any, tech: Any, step: Any, fee: str = "150.00") -> AfterSalesCase:
     """An out-of-warranty mail-in repair (human damage) whose fee was just quoted."""
-    case = services.open_case(
-        by=None, order=order, case_type=CaseType.REPAIR, reason=Reason.QUALITY, items=lines(order, 1),
-        serial_number="SN-A1B2C3D4", service_mode=ServiceMode.MAIL_IN,
-    )  # fmt: skip
+    case = open_repair(order, ServiceMode.MAIL_IN)
     case = services.approve_case(case, by=agent)
     case = services_repair.arrange_repair_service(case, by=agent, address="上海市维修中心 1 号")
     case = services_repair.start_diagnosis(case, by=tech)
@@ -279,11 +276,7 @@ def test_the_on_site_appointment_reaches_the_customer_in_their_language(
     delivered_order: Any, customer: Any, agent: Any, step: Any, smtp_server: Any
 ) -> None:
     email_customer(customer, "zh-hans")
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1),
-        serial_number="SN-A1B2C3D4", service_mode=ServiceMode.ON_SITE,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.ON_SITE)
     case = services.approve_case(case, by=agent)
     smtp_server.clear()
     visit = at(14, 9, 30)
@@ -309,11 +302,7 @@ def test_a_mail_in_repair_tells_the_customer_where_to_send_the_unit(
     delivered_order: Any, customer: Any, agent: Any, step: Any, mailoutbox: Any
 ) -> None:
     email_customer(customer)
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1),
-        serial_number="SN-A1B2C3D4", service_mode=ServiceMode.MAIL_IN,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.MAIL_IN)
     case = services.approve_case(case, by=agent)
     step(services_repair.arrange_repair_service, case, by=agent, address="上海市维修中心 1 号")
     notice = CustomerNotice.objects.get(case=case, kind="service_arranged")

@@ -32,7 +32,7 @@ from desk.cases.models import (
     ServiceMode,
 )
 from desk.cases.services_confirmation import propose_solution
-from desk.cases.tests.conftest import at, lines
+from desk.cases.tests.conftest import at, lines, open_repair
 from desk.core.models import Event
 from desk.core.testing import make_staff
 from desk.customers.models import Channel, Tier
@@ -319,10 +319,7 @@ def test_an_overdue_diagnosis_is_escalated_by_the_periodic_job(
     delivered_order: Any, agent: Any, supervisor: Any, time_machine: Any
 ) -> None:
     tech = make_staff("tech", Role.TECH_SUPPORT)
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.MAIL_IN,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.MAIL_IN)
     case = services.approve_case(case, by=agent)
     case = services_repair.arrange_repair_service(case, by=agent, address="上海市维修中心 1 号")
     case = services_repair.start_diagnosis(case, by=tech)  # 11-12 12:00: diagnose within 24 h

@@ -29,7 +29,7 @@ from desk.cases.models import (
     ServiceMode,
     ShippingInsuranceClaim,
 )
-from desk.cases.tests.conftest import at, deliver, lines
+from desk.cases.tests.conftest import at, deliver, lines, open_repair
 from desk.core.models import Event
 from desk.core.testing import make_customer, make_order, make_staff, make_team, request_type
 from desk.evidence.models import Dispute, DisputeStatus, EvidenceFile, ProposalStatus, SolutionProposal
@@ -606,10 +606,7 @@ def test_an_exchange_goes_through_its_forms(client, delivered_order, agent, ware
 
 
 def test_a_repair_goes_through_its_forms(client, delivered_order, agent, tech):
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.MAIL_IN,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.MAIL_IN)
     post_step(client, agent, case, "approve_case")
     scheduled = post_step(client, agent, case, "arrange_repair_service", {"address": "上海市维修中心 1 号"})
     assert scheduled.state == CaseState.SCHEDULED
@@ -626,10 +623,7 @@ def test_a_repair_goes_through_its_forms(client, delivered_order, agent, tech):
 
 
 def test_an_on_site_repair_is_completed_from_the_page_with_the_visit_result(client, delivered_order, agent, tech):
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.ON_SITE,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.ON_SITE)
     post_step(client, agent, case, "approve_case")
     visit = {"address": "客户家", "appointment_at": "2026-11-13 14:00"}
     scheduled = post_step(client, agent, case, "arrange_repair_service", visit)
@@ -647,10 +641,7 @@ def test_an_on_site_repair_is_completed_from_the_page_with_the_visit_result(clie
 
 
 def test_a_quoted_repair_fee_is_answered_from_the_page(client, delivered_order, agent, tech):
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.MAIL_IN,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.MAIL_IN)
     post_step(client, agent, case, "approve_case")
     post_step(client, agent, case, "arrange_repair_service", {"address": "上海市维修中心 1 号"})
     post_step(client, tech, case, "start_diagnosis")
@@ -871,10 +862,7 @@ def test_an_action_no_longer_offered_reports_its_error_at_the_top_of_the_page(cl
 def test_the_timeline_masks_a_customers_address_for_roles_that_see_masked_data(
     client, delivered_order, agent, senior_agent
 ):
-    case = services.open_case(
-        by=None, order=delivered_order, case_type=CaseType.REPAIR, reason=Reason.QUALITY,
-        items=lines(delivered_order, 1), serial_number="SN-A1B2C3D4", service_mode=ServiceMode.ON_SITE,
-    )  # fmt: skip
+    case = open_repair(delivered_order, ServiceMode.ON_SITE)
     post_step(client, agent, case, "approve_case")
     visit = {"address": "上海市浦东新区世纪大道100号1201室", "appointment_at": "2026-11-13 14:00"}
     post_step(client, agent, case, "arrange_repair_service", visit)
